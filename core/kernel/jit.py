@@ -15,8 +15,11 @@ from pathlib import Path
 
 import numba
 
-_KERNEL_SOURCES = sorted(
-    [*Path(__file__).parent.glob("*.py"), *Path(__file__).parent.parent.glob("*.py")])
+_CORE = Path(__file__).parent.parent
+#: Everything compiled code can depend on: the kernel package and the core modules it imports.
+_KERNEL_SOURCES = sorted([*Path(__file__).parent.glob("*.py"),
+                          *(_CORE / f"{name}.py" for name in
+                            ("integers", "enums", "codes", "records", "config"))])
 
 
 def _source_digest() -> str:
