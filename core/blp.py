@@ -20,6 +20,7 @@ from .canonical import CanonicalState, check_invariants
 from .config import Capacities
 from .kernel import state as kernel_state
 from .kernel.dispatch import process_batch
+from .kernel.handle import kernel_handle
 from .kernel.export import canonical_state
 from .kernel.integrity import structural_problems
 from .records import COMMAND, EVENT
@@ -44,7 +45,7 @@ class BusinessLogicProcessor:
                  state: kernel_state.State | None = None) -> None:
         self.capacities = capacities or Capacities()
         self.state = state if state is not None else kernel_state.allocate(self.capacities)
-        self._handle = kernel_state.kernel_handle(self.state)
+        self._handle = kernel_handle(self.state)   # must not outlive self.state
         self._events = np.zeros(4096, EVENT)
 
     # ---------------------------------------------------------------- processing
@@ -61,7 +62,9 @@ class BusinessLogicProcessor:
                                 f"or is not contiguous")
         if not commands.flags.writeable or not commands.flags.c_contiguous:
             commands = np.ascontiguousarray(commands).copy()   # one compiled variant only
-        self._events, n = process_batch(self._handle, commands, self._events)
+        events, n = process_batch(self._handle, commands, self._events)
+        if events.ctypes.data != self._events.ctypes.data:
+            self._events = events    # the kernel grew the buffer; numba's allocator owns it
         return self._events[:n]
 
     def process(self, commands: np.ndarray) -> np.ndarray:

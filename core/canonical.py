@@ -5,9 +5,9 @@ very different structures. Both export it into the tables below: packed NumPy st
 rows in a fixed order, no padding, so equal logical states give equal bytes and therefore equal
 ``state_hash`` values, independent of batch boundaries or of how memory was laid out.
 
-Queue order is part of the state: every live order carries ``priority``, the value of a global
-counter taken when the order last joined a queue (a price level or its instrument's stop list).
-Within a level and within a stop list, lower priority goes first.
+Queue order is part of the state: every live order carries ``priority``, its position in its
+queue (0 = first): in its price level's FIFO queue when resting, in its instrument's stop list
+when dormant.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _packed(*items: tuple[str, str]) -> np.dtype:
 
 HEADER = _packed(
     ("last_seq", "<i8"), ("next_order_id", "<i8"), ("next_trade_id", "<i8"),
-    ("next_priority", "<i8"), ("day", "<i8"), ("fee_income", "<i8"),
+    ("day", "<i8"), ("fee_income", "<i8"),
     ("cash_deposited", "<i8"), ("cash_withdrawn", "<i8"))
 
 INSTRUMENT = _packed(

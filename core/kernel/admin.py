@@ -14,7 +14,7 @@ from . import events, tables
 from .jit import kernel
 from .order_entry import account_exists, ensure_position, instrument_exists, position_row, \
     positions_full
-from .orders import end_order, find_live
+from .orders import end_order, live_row
 from .state import SYMBOL_LEN, Sc
 
 _CMD_SYMBOL_AT = 28
@@ -39,11 +39,11 @@ def _symbol_ok(raw):
 @kernel
 def _symbol_taken(st, raw):
     inst = st.instruments
-    for i in range(inst.exists.shape[0]):
+    for i in range(st.scalars[Sc.INSTRUMENT_ROWS]):
         if inst.exists[i]:
             same = True
             for j in range(SYMBOL_LEN):
-                if inst.symbol[i, j] != raw[j]:
+                if inst.symbol[i * SYMBOL_LEN + j] != raw[j]:
                     same = False
                     break
             if same:
@@ -57,7 +57,7 @@ def _vet_instrument(st, c, raw):
     tick, lot, ref = c.tick_size, c.lot_size, c.reference_price
     if i < 0:
         return R.INVALID_ID
-    if i >= st.instruments.exists.shape[0]:
+    if i >= st.scalars[Sc.INSTRUMENT_ROWS]:
         return R.INSTRUMENT_TABLE_FULL
     if st.instruments.exists[i]:
         return R.INSTRUMENT_EXISTS
@@ -91,7 +91,8 @@ def add_instrument(st, ev, cmds, k):
     inst = st.instruments
     i = c.instrument
     inst.exists[i] = 1
-    inst.symbol[i, :] = raw
+    for j in range(SYMBOL_LEN):
+        inst.symbol[i * SYMBOL_LEN + j] = raw[j]
     inst.asset_class[i] = c.asset_class
     inst.status[i] = InstrumentStatus.TRADING
     inst.collar_bps[i] = c.collar_bps
@@ -110,7 +111,7 @@ def add_account(st, ev, c):
     accounts = st.accounts
     if a < 0:
         return events.rejected(st, ev, c, R.INVALID_ID)
-    if a >= accounts.exists.shape[0]:
+    if a >= st.scalars[Sc.ACCOUNT_ROWS]:
         return events.rejected(st, ev, c, R.ACCOUNT_TABLE_FULL)
     if accounts.exists[a]:
         return events.rejected(st, ev, c, R.ACCOUNT_EXISTS)
@@ -260,17 +261,16 @@ def set_instrument_status(st, ev, c):
 def _forget_closed_client_ids(st):
     """Keep only client order ids whose order is still live (a new day starts)."""
     t = st.client_ids
-    keep_a = []
-    keep_b = []
-    keep_v = []
-    for s in range(t.used.shape[0]):
-        if t.used[s] and t.value[s] > 0 and find_live(st, t.value[s]) >= 0:
-            keep_a.append(t.key_a[s])
-            keep_b.append(t.key_b[s])
-            keep_v.append(t.value[s])
+    keep = []
+    for s in range(t.meta[tables.SLOTS]):
+        base = s * 4
+        if t.cells[base] != tables.EMPTY and \
+                live_row(st, t.cells[base + 2], t.cells[base + 3]) >= 0:
+            keep.append((t.cells[base], t.cells[base + 1], t.cells[base + 2],
+                         t.cells[base + 3]))
     tables.clear(t)
-    for j in range(len(keep_a)):
-        tables.put(t, keep_a[j], keep_b[j], keep_v[j])
+    for key_a, key_b, order_id, row in keep:
+        tables.put(t, key_a, key_b, order_id, row)
 
 
 @kernel
@@ -278,7 +278,7 @@ def end_of_day(st, ev):
     orders = st.orders
     ids = []
     rows = []
-    for o in range(orders.order_id.shape[0]):
+    for o in range(st.scalars[Sc.ORDER_ROWS]):
         if orders.order_id[o] != 0 and orders.time_in_force[o] == TimeInForce.DAY:
             ids.append(orders.order_id[o])
             rows.append(o)

@@ -12,6 +12,7 @@ needs at most ``2 * levels`` more, which is why ``arena_size`` is ``4 * levels +
 sides``: growing never fails.
 """
 import numpy as np
+from numba import carray
 
 from ..enums import Side
 from .jit import kernel
@@ -76,7 +77,7 @@ def level_at_depth(st, instrument, side, depth):
 @kernel
 def _compact(st):
     books = st.books
-    order = np.argsort(books.offset, kind="mergesort")
+    order = np.argsort(carray(books.offset, st.scalars[Sc.BOOK_SIDES]), kind="mergesort")
     top = 0
     for b in order:
         capacity = books.capacity[b]
@@ -97,7 +98,8 @@ def _compact(st):
 @kernel
 def _grow(st, b):
     books = st.books
-    if st.scalars[Sc.ARENA_TOP] + max(MIN_RUN, 2 * books.capacity[b]) > books.keys.shape[0]:
+    if st.scalars[Sc.ARENA_TOP] + max(MIN_RUN, 2 * books.capacity[b]) > \
+            st.scalars[Sc.ARENA_SLOTS]:
         _compact(st)
         if books.length[b] < books.capacity[b]:
             return
@@ -114,7 +116,7 @@ def _grow(st, b):
 
 @kernel
 def levels_full(st):
-    return st.scalars[Sc.LEVELS_USED] >= st.levels.price.shape[0]
+    return st.scalars[Sc.LEVELS_USED] >= st.scalars[Sc.LEVEL_ROWS]
 
 
 @kernel

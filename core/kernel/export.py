@@ -9,7 +9,25 @@ import numpy as np
 
 from ..canonical import (ACCOUNT, CLIENT_ORDER_ID, HEADER, INSTRUMENT, ORDER, POSITION,
                          CanonicalState)
+from .jit import entry
 from .state import Sc, State
+from .tables import entries
+
+
+@entry
+def _queue_positions(order_rows, level_head, stop_head, order_next):
+    """Each order row's position in its queue: FIFO level queue, or its instrument's stop
+    list (rows in neither stay -1)."""
+    position = np.full(order_rows, -1, np.int64)
+    for heads in (level_head, stop_head):
+        for h in range(heads.shape[0]):
+            o = heads[h]
+            rank = 0
+            while o >= 0:
+                position[o] = rank
+                rank += 1
+                o = order_next[o]
+    return position
 
 
 def _fill(dtype: np.dtype, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
@@ -22,7 +40,7 @@ def _fill(dtype: np.dtype, columns: dict[str, np.ndarray], rows: int) -> np.ndar
 def canonical_state(st: State) -> CanonicalState:
     sc = st.scalars
     header = np.array([(sc[Sc.LAST_SEQ], sc[Sc.NEXT_ORDER_ID], sc[Sc.NEXT_TRADE_ID],
-                        sc[Sc.NEXT_PRIORITY], sc[Sc.DAY], sc[Sc.FEE_INCOME],
+                        sc[Sc.DAY], sc[Sc.FEE_INCOME],
                         sc[Sc.CASH_DEPOSITED], sc[Sc.CASH_WITHDRAWN])], HEADER)
 
     inst = st.instruments
@@ -54,13 +72,15 @@ def canonical_state(st: State) -> CanonicalState:
     orders = st.orders
     live = np.flatnonzero(orders.order_id)
     rows = live[np.argsort(orders.order_id[live], kind="stable")]
-    columns = {name: getattr(orders, name)[rows] for name in ORDER.names}
+    levels_in_use = np.where(st.levels.count > 0, st.levels.head, -1).astype(np.int32)
+    queue_position = _queue_positions(len(orders.order_id), levels_in_use,
+                                      st.instruments.stop_head, orders.next)
+    columns = {name: getattr(orders, name)[rows] for name in ORDER.names if name != "priority"}
+    columns["priority"] = queue_position[rows]
     order_table = _fill(ORDER, columns, len(rows))
 
-    ids = st.client_ids
-    slots = np.flatnonzero(ids.used)
-    slots = slots[np.lexsort((ids.key_b[slots], ids.key_a[slots]))]
-    client_ids = _fill(CLIENT_ORDER_ID, {"account": ids.key_a[slots],
-                                         "client_order_id": ids.key_b[slots],
-                                         "outcome": ids.value[slots]}, len(slots))
+    rows = entries(st.client_ids)
+    rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+    client_ids = _fill(CLIENT_ORDER_ID, {"account": rows[:, 0], "client_order_id": rows[:, 1],
+                                         "outcome": rows[:, 2]}, len(rows))
     return CanonicalState(header, instruments, accounts, positions, order_table, client_ids)

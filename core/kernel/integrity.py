@@ -1,17 +1,18 @@
 """Structural invariants of the kernel's arrays (the canonical ones live in core.canonical).
 
 Checks that every linked structure agrees with every other: book runs sorted and pointing at
-their levels, level totals equal to their queues, queues and stop lists in priority order,
+their levels, level totals equal to their queues, queue links consistent both ways,
 every live order reachable exactly once from a level or a stop list and from its account's
-list, indexes consistent, free lists whole. Plain Python: used by tests and after replays.
+list, indexes consistent, free lists whole. (Queue order itself is compared through the
+canonical state.) Plain Python: used by tests and after replays.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..enums import OrderPhase, OrderType
-from . import tables
 from .state import IN_STOP_LIST, Sc, State
+from .tables import entries, pack
 
 
 def structural_problems(st: State) -> list[str]:
@@ -22,12 +23,18 @@ def structural_problems(st: State) -> list[str]:
 
     if len(live) != sc[Sc.LIVE_ORDERS]:
         problems.append(f"live order rows {len(live)} != LIVE_ORDERS {sc[Sc.LIVE_ORDERS]}")
-    if st.order_index.meta[0] != len(live):
-        problems.append(f"order index holds {st.order_index.meta[0]} ids for {len(live)} orders")
+    index = {int(k): int(v) for k, v in entries(st.order_index)}
+    if len(index) != len(live) or st.order_index.meta[0] != len(live):
+        problems.append(f"order index holds {len(index)} ids for {len(live)} orders")
     for o in live:
-        found = tables.get(st.order_index, int(orders.order_id[o]), 0, -1)
+        found = index.get(int(orders.order_id[o]))
         if found != o:
             problems.append(f"order id {orders.order_id[o]} indexes row {found}, not {o}")
+    for account, client_id, outcome, row in entries(st.client_ids):
+        if outcome > 0 and row >= 0 and orders.order_id[row] == outcome and \
+                (orders.account[row], orders.client_order_id[row]) != (account, client_id):
+            problems.append(f"client id ({account}, {client_id}) points at row {row} of "
+                            f"another order")
 
     total_levels = 0
     for b in range(len(books.offset)):
@@ -44,7 +51,7 @@ def structural_problems(st: State) -> list[str]:
             key = levels.price[lv] if side == 1 else -levels.price[lv]
             if levels.book[lv] != b or key not in keys:
                 problems.append(f"level {lv} does not belong to book {b}")
-            o, prev, qty, count, priority = int(levels.head[lv]), -1, 0, 0, 0
+            o, prev, qty, count = int(levels.head[lv]), -1, 0, 0
             while o >= 0:
                 where = f"level {lv}"
                 if o in seen:
@@ -56,9 +63,8 @@ def structural_problems(st: State) -> list[str]:
                 if (orders.instrument[o], orders.side[o], orders.price[o]) != \
                         (instrument, side, levels.price[lv]):
                     problems.append(f"order row {o} in the wrong level {lv}")
-                if orders.phase[o] != OrderPhase.RESTING or orders.priority[o] <= priority:
-                    problems.append(f"order row {o} out of priority order in {where}")
-                priority = int(orders.priority[o])
+                if orders.phase[o] != OrderPhase.RESTING:
+                    problems.append(f"order row {o} in {where} is not resting")
                 qty += int(orders.leaves[o])
                 count += 1
                 prev, o = o, int(orders.next[o])
@@ -70,18 +76,16 @@ def structural_problems(st: State) -> list[str]:
 
     inst = st.instruments
     for i in np.flatnonzero(inst.exists):
-        o, prev, priority, trailing = int(inst.stop_head[i]), -1, 0, 0
+        o, prev, trailing = int(inst.stop_head[i]), -1, 0
         while o >= 0:
             if o in seen:
                 problems.append(f"order row {o} reached twice (stop list {i})")
                 break
             seen[o] = f"stop list {i}"
             if orders.level[o] != IN_STOP_LIST or orders.prev[o] != prev or \
-                    orders.instrument[o] != i or orders.phase[o] != OrderPhase.DORMANT or \
-                    orders.priority[o] <= priority:
+                    orders.instrument[o] != i or orders.phase[o] != OrderPhase.DORMANT:
                 problems.append(f"order row {o} wrong in stop list {i}")
             trailing += orders.order_type[o] == OrderType.TRAILING_STOP
-            priority = int(orders.priority[o])
             prev, o = o, int(orders.next[o])
         if inst.stop_tail[i] != prev or inst.trailing_stops[i] != trailing:
             problems.append(f"stop list {i} tail or trailing count wrong")
@@ -114,8 +118,9 @@ def structural_problems(st: State) -> list[str]:
 
     used = int(sc[Sc.POSITIONS_USED])
     pos = st.positions
+    position_rows = {int(k): int(v) for k, v in entries(st.position_index)}
     for p in range(used):
-        if tables.get(st.position_index, int(pos.account[p]), int(pos.instrument[p]), -1) != p:
+        if position_rows.get(pack(int(pos.account[p]), int(pos.instrument[p]))) != p:
             problems.append(f"position row {p} not indexed")
     for o in live:
         p = int(orders.position[o])

@@ -11,7 +11,7 @@ from . import events
 from .book import best_level, close_level, dequeue, enqueue, find_level, level_at_depth, \
     levels_full, open_level
 from .jit import kernel
-from .orders import cancel_order, close, never_rests, take_priority
+from .orders import cancel_order, close, never_rests
 from .settlement import trade
 
 
@@ -53,7 +53,6 @@ def rest(st, ev, o):
             return cancel_order(st, ev, o, ResultCode.BOOK_FULL_REMAINDER)
         lv = open_level(st, i, side, price)
     orders.phase[o] = OrderPhase.RESTING
-    orders.priority[o] = take_priority(st)
     enqueue(st, lv, o)
     levels = st.levels
     return events.book_level(st, ev, i, side, price, levels.quantity[lv], levels.count[lv])

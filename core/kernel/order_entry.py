@@ -4,6 +4,8 @@ Each handler mirrors the method of the same name in ``core.model.engine``, check
 event for event; read that file for the rules. Handlers take the command record ``c`` and the
 event buffer, and return the buffer.
 """
+import numpy as np
+
 from ..codes import ResultCode as R
 from ..enums import AccountStatus, AccountType, EventKind, InstrumentStatus, OrderPhase, \
     OrderType, Side, TimeInForce
@@ -12,8 +14,8 @@ from ..integers import MAX_PRICE, MAX_QUANTITY, MAX_TRAIL_TICKS, NO_ID, buy_rese
 from . import events, tables
 from .jit import kernel
 from .matching import execute
-from .orders import allocate, cancel_order, end_order, find_live, market_price, max_fee_bps, \
-    orders_full, register, required, reserve, unqueue, emit_level_after
+from .orders import allocate, cancel_order, emit_level_after, end_order, find_live, \
+    live_row, market_price, max_fee_bps, orders_full, register, required, reserve, unqueue
 from .state import Sc
 from .stops import add_dormant, run_stops
 
@@ -21,17 +23,22 @@ from .stops import add_dormant, run_stops
 # ---------------------------------------------------------------- lookups shared with admin
 @kernel
 def account_exists(st, a):
-    return 0 <= a < st.accounts.exists.shape[0] and st.accounts.exists[a] != 0
+    return 0 <= a < st.scalars[Sc.ACCOUNT_ROWS] and st.accounts.exists[a] != 0
 
 
 @kernel
 def instrument_exists(st, i):
-    return 0 <= i < st.instruments.exists.shape[0] and st.instruments.exists[i] != 0
+    return 0 <= i < st.scalars[Sc.INSTRUMENT_ROWS] and st.instruments.exists[i] != 0
+
+
+@kernel
+def position_key(a, i):
+    return (np.int64(a) << 32) | i
 
 
 @kernel
 def position_row(st, a, i):
-    return tables.get(st.position_index, a, i, -1)
+    return tables.get(st.position_index, position_key(a, i), 0, -1)
 
 
 @kernel
@@ -50,7 +57,7 @@ def ensure_position(st, a, i):
     pos.account[p] = a
     pos.instrument[p] = i
     pos.position_limit[p] = -1
-    tables.put(st.position_index, a, i, p)
+    tables.put(st.position_index, position_key(a, i), 0, p, 0)
     return p
 
 
@@ -175,14 +182,14 @@ def new_order(st, ev, c):
         return events.rejected(st, ev, c, R.INVALID_CLIENT_ORDER_ID)
     slot = tables.find(st.client_ids, a, cid)
     if slot >= 0:
-        outcome = st.client_ids.value[slot]
-        live = find_live(st, outcome) if outcome > 0 else -1
-        return events.duplicate(st, ev, a, c.instrument, cid, outcome, live)
+        outcome = tables.value_at(st.client_ids, slot)
+        return events.duplicate(st, ev, a, c.instrument, cid, outcome,
+                                live_row(st, outcome, tables.value2_at(st.client_ids, slot)))
     if tables.is_full(st.client_ids):
         return events.rejected(st, ev, c, R.CLIENT_ORDER_ID_TABLE_FULL)
     code, reserve_price, stop = _vet_new_order(st, c)
     if code != R.OK:
-        tables.put(st.client_ids, a, cid, -code)
+        tables.put(st.client_ids, a, cid, -code, -1)
         return events.rejected(st, ev, c, code)
 
     orders = st.orders
@@ -204,9 +211,8 @@ def new_order(st, ev, c):
     orders.leaves[o] = c.quantity
     orders.cum[o] = 0
     orders.phase[o] = OrderPhase.DORMANT
-    orders.priority[o] = 0
     orders.position[o] = ensure_position(st, a, i)
-    tables.put(st.client_ids, a, cid, order_id)
+    tables.put(st.client_ids, a, cid, order_id, o)
     register(st, o)
     reserve(st, o)
     ev = events.accepted(st, ev, o)
@@ -242,10 +248,11 @@ def _locate(st, c):
             return R.NOT_ORDER_OWNER, -1
         return R.OK, o
     if cid != 0:
-        outcome = tables.get(st.client_ids, c.account, cid, 0)
+        slot = tables.find(st.client_ids, c.account, cid)
+        outcome = tables.value_at(st.client_ids, slot) if slot >= 0 else 0
         if outcome <= 0:
             return R.UNKNOWN_ORDER, -1
-        o = find_live(st, outcome)
+        o = live_row(st, outcome, tables.value2_at(st.client_ids, slot))
         if o < 0:
             return R.ORDER_NOT_LIVE, -1
         return R.OK, o

@@ -18,13 +18,6 @@ def orders_full(st):
 
 
 @kernel
-def take_priority(st):
-    p = st.scalars[Sc.NEXT_PRIORITY]
-    st.scalars[Sc.NEXT_PRIORITY] = p + 1
-    return p
-
-
-@kernel
 def market_price(st, instrument):
     """The last trade price, or the configured reference price before the first trade."""
     last = st.instruments.last_price[instrument]
@@ -68,7 +61,7 @@ def register(st, o):
     orders = st.orders
     accounts = st.accounts
     a = orders.account[o]
-    tables.put(st.order_index, orders.order_id[o], 0, o)
+    tables.put(st.order_index, orders.order_id[o], 0, o, 0)
     tail = accounts.order_tail[a]
     orders.account_prev[o] = tail
     orders.account_next[o] = -1
@@ -112,6 +105,12 @@ def find_live(st, order_id):
 
 
 @kernel
+def live_row(st, order_id, row):
+    """``row`` if the live order ``order_id`` is still there (rows are reused), else -1."""
+    return row if order_id > 0 and row >= 0 and st.orders.order_id[row] == order_id else -1
+
+
+@kernel
 def reserve(st, o):
     """Reserve cash (buys) and open quantity for a newly accepted order's leaves."""
     orders = st.orders
@@ -149,6 +148,7 @@ def stop_append(st, o):
     else:
         inst.stop_head[i] = o
     inst.stop_tail[i] = o
+    inst.stops_unchecked[i] = 1
     orders.level[o] = IN_STOP_LIST
     if orders.order_type[o] == OrderType.TRAILING_STOP:
         inst.trailing_stops[i] += 1

@@ -94,6 +94,7 @@ def trade(st, ev, maker, taker, price, qty):
     _settle(st, taker, price, qty, taker_fee)
     st.scalars[Sc.FEE_INCOME] += maker_fee + taker_fee
     inst.last_price[i] = price
+    inst.stops_unchecked[i] = 1
     if inst.trailing_stops[i] > 0:
         _trail(st, i, price)
     return ev

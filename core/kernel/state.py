@@ -1,9 +1,11 @@
 """The kernel's state: struct-of-arrays tables, preallocated from ``Capacities``.
 
 Every table is a ``NamedTuple`` of NumPy arrays, one array per field, indexed by a row number.
-Numba compiles ``st.orders.price[o]`` to a plain load, and the whole ``State`` is one argument.
 Rows of ``instruments`` and ``accounts`` are their ids; ``positions``, ``orders`` and
 ``levels`` are pools whose rows are found through the hash tables (``core.kernel.tables``).
+These arrays *own* the state: snapshots, the canonical export and the integrity checks read
+them directly. The kernel reaches the same memory through a handle (``core.kernel.handle``)
+in which every column is a raw pointer, so table access costs no reference counting.
 
 Linked structures use row numbers and -1 for "none":
 
@@ -23,11 +25,6 @@ top are inserted with a short shift. ``key`` is the price for bids and minus the
 Runs grow by doubling; when the arena's end is reached the runs are compacted (see
 ``core.kernel.book``). The arena is sized so that compaction always makes room.
 
-The kernel receives the state as a ``StateRef``: a numba StructRef holding the same tables, so
-a call passes one pointer instead of ~90 array descriptors (which made every function cost
-seconds to compile and microseconds to call). Python code keeps using the ``State`` tuple; both
-see the same memory.
-
 Adding a field to a table is adding one array here (and to the canonical export if it is
 logical state): this is the "room in the layout" for settlement and fees to come.
 """
@@ -37,11 +34,9 @@ from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
-from numba.core import types
-from numba.experimental import structref
 
 from ..config import Capacities
-from .jit import entry
+from .tables import Table, new_table
 
 SYMBOL_LEN = 12
 NOT_QUEUED = -1
@@ -50,22 +45,28 @@ MIN_RUN = 8   #: the smallest run a book side gets in the arena
 
 
 class Sc(IntEnum):
-    """Indices into ``State.scalars``."""
+    """Indices into ``State.scalars``: counters, free-list heads, and the capacities."""
     LAST_SEQ = 0
     NEXT_ORDER_ID = 1
     NEXT_TRADE_ID = 2
-    NEXT_PRIORITY = 3
-    DAY = 4
-    FEE_INCOME = 5
-    CASH_DEPOSITED = 6
-    CASH_WITHDRAWN = 7
-    LIVE_ORDERS = 8
-    ORDER_FREE = 9        #: top of the free-row stack of ``orders`` (-1: full)
-    LEVEL_FREE = 10
-    LEVELS_USED = 11
-    POSITIONS_USED = 12
-    ARENA_TOP = 13        #: first arena slot never handed out since the last compaction
-    COUNT = 14
+    DAY = 3
+    FEE_INCOME = 4
+    CASH_DEPOSITED = 5
+    CASH_WITHDRAWN = 6
+    LIVE_ORDERS = 7
+    ORDER_FREE = 8        #: top of the free-row stack of ``orders`` (-1: full)
+    LEVEL_FREE = 9
+    LEVELS_USED = 10
+    POSITIONS_USED = 11
+    ARENA_TOP = 12        #: first arena slot never handed out since the last compaction
+    INSTRUMENT_ROWS = 13  #: capacities, fixed at allocation
+    ACCOUNT_ROWS = 14
+    ORDER_ROWS = 15
+    LEVEL_ROWS = 16
+    POSITION_ROWS = 17
+    BOOK_SIDES = 18
+    ARENA_SLOTS = 19
+    COUNT = 20
 
 
 class Ctx(IntEnum):
@@ -92,6 +93,7 @@ class Instruments(NamedTuple):
     stop_head: np.ndarray
     stop_tail: np.ndarray
     trailing_stops: np.ndarray  # how many dormant trailing stops (skip the scan when 0)
+    stops_unchecked: np.ndarray  # 1 when a trade or a new stop may have made a stop due
 
 
 class Accounts(NamedTuple):
@@ -122,7 +124,6 @@ class Positions(NamedTuple):
 class Orders(NamedTuple):
     order_id: np.ndarray        # 0 on a free row
     client_order_id: np.ndarray
-    priority: np.ndarray
     price: np.ndarray
     stop_price: np.ndarray
     reserve_price: np.ndarray
@@ -160,17 +161,6 @@ class Books(NamedTuple):
     levels: np.ndarray          # arena: level rows, parallel to ``keys``
 
 
-class Table(NamedTuple):
-    """An open-addressing hash table from (key_a, key_b) to value; see ``core.kernel.tables``.
-
-    ``meta[0]`` is the number of entries, ``meta[1]`` the most it may hold."""
-    key_a: np.ndarray
-    key_b: np.ndarray
-    value: np.ndarray
-    used: np.ndarray
-    meta: np.ndarray
-
-
 class State(NamedTuple):
     scalars: np.ndarray
     ctx: np.ndarray
@@ -181,51 +171,27 @@ class State(NamedTuple):
     levels: Levels
     books: Books
     order_index: Table      # order id -> order row (live orders)
-    client_ids: Table       # (account, client order id) -> order id, or -code if rejected
-    position_index: Table   # (account, instrument) -> position row
+    client_ids: Table       # (account, client order id) -> (order id or -code, order row)
+    position_index: Table   # pack(account, instrument) -> position row
 
 
-@structref.register
-class StateRefType(types.StructRef):
-    def preprocess_fields(self, fields):
-        return tuple((name, types.unliteral(typ)) for name, typ in fields)
-
-
-class StateRef(structref.StructRefProxy):
-    """The kernel's handle on a ``State`` (see the module docstring)."""
-
-    def __new__(cls, *tables):
-        return _new_state_ref(*tables)
-
-
-structref.define_constructor(StateRef, StateRefType, list(State._fields))
-structref.define_boxing(StateRefType, StateRef)
-
-
-@entry
-def _new_state_ref(scalars, ctx, instruments, accounts, positions, orders, levels, books,
-                   order_index, client_ids, position_index):
-    return StateRef(scalars, ctx, instruments, accounts, positions, orders, levels, books,
-                    order_index, client_ids, position_index)
-
-
-def kernel_handle(state: State) -> StateRef:
-    """The StructRef the kernel functions take, sharing ``state``'s arrays."""
-    return StateRef(*state)
-
+TABLE_TYPES = {"instruments": Instruments, "accounts": Accounts, "positions": Positions,
+               "orders": Orders, "levels": Levels, "books": Books, "order_index": Table,
+               "client_ids": Table, "position_index": Table}
 
 _FIELD_TYPES = {
     Instruments: dict(exists="u1", asset_class="u1", status="u1", collar_bps="i4",
                       maker_fee_bps="i4", taker_fee_bps="i4", tick_size="i8", lot_size="i8",
                       reference_price="i8", last_price="i8", units_deposited="i8",
-                      stop_head="i4", stop_tail="i4", trailing_stops="i4"),
+                      stop_head="i4", stop_tail="i4", trailing_stops="i4",
+                      stops_unchecked="u1"),
     Accounts: dict(exists="u1", account_type="u1", status="u1", cash="i8", reserved="i8",
                    max_order_quantity="i8", max_order_notional="i8", position_limit="i8",
                    order_head="i4", order_tail="i4"),
     Positions: dict(account="i4", instrument="i4", quantity="i8", cost_basis="i8",
                     realized_pnl="i8", open_buy="i8", open_sell="i8", fees_paid="i8",
                     position_limit="i8"),
-    Orders: dict(order_id="i8", client_order_id="i8", priority="i8", price="i8",
+    Orders: dict(order_id="i8", client_order_id="i8", price="i8",
                  stop_price="i8", reserve_price="i8", leaves="i4", cum="i4", account="i4",
                  instrument="i4", position="i4", trail_ticks="i4", level="i4", prev="i4",
                  next="i4", account_prev="i4", account_next="i4", side="u1", order_type="u1",
@@ -235,17 +201,9 @@ _FIELD_TYPES = {
 
 
 def _table_of(cls, rows: int, **overrides) -> NamedTuple:
-    arrays = {}
-    for name, dtype in _FIELD_TYPES[cls].items():
-        arrays[name] = np.zeros(rows, dtype)
+    arrays = {name: np.zeros(rows, dtype) for name, dtype in _FIELD_TYPES[cls].items()}
     arrays.update(overrides)
     return cls(**arrays)
-
-
-def _hash_table(max_entries: int) -> Table:
-    slots = 1 << max(4, (2 * max_entries - 1).bit_length())   # load factor <= 1/2
-    return Table(np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots, np.int64),
-                 np.zeros(slots, np.uint8), np.array([0, max_entries], np.int64))
 
 
 def arena_size(capacities: Capacities) -> int:
@@ -273,16 +231,21 @@ def allocate(capacities: Capacities) -> State:
     books = Books(np.zeros(sides, np.int64), np.zeros(sides, np.int64), np.zeros(sides, np.int64),
                   np.zeros(arena, np.int64), np.zeros(arena, np.int32))
     scalars = np.zeros(Sc.COUNT, np.int64)
-    scalars[Sc.NEXT_ORDER_ID] = scalars[Sc.NEXT_TRADE_ID] = scalars[Sc.NEXT_PRIORITY] = 1
-    scalars[Sc.ORDER_FREE] = 0
-    scalars[Sc.LEVEL_FREE] = 0
+    scalars[Sc.NEXT_ORDER_ID] = scalars[Sc.NEXT_TRADE_ID] = 1
+    scalars[Sc.INSTRUMENT_ROWS] = capacities.instruments
+    scalars[Sc.ACCOUNT_ROWS] = capacities.accounts
+    scalars[Sc.ORDER_ROWS] = n_orders
+    scalars[Sc.LEVEL_ROWS] = n_levels
+    scalars[Sc.POSITION_ROWS] = capacities.positions
+    scalars[Sc.BOOK_SIDES] = sides
+    scalars[Sc.ARENA_SLOTS] = arena
     return State(scalars=scalars, ctx=np.zeros(Ctx.COUNT, np.int64),
                  instruments=instruments, accounts=accounts,
                  positions=_table_of(Positions, capacities.positions),
                  orders=orders, levels=levels, books=books,
-                 order_index=_hash_table(n_orders),
-                 client_ids=_hash_table(capacities.client_order_ids),
-                 position_index=_hash_table(capacities.positions))
+                 order_index=new_table(n_orders, width=2, load=0.5),
+                 client_ids=new_table(capacities.client_order_ids, width=4, load=0.5),
+                 position_index=new_table(capacities.positions, width=2, load=0.75))
 
 
 def state_arrays(state: State) -> dict[str, np.ndarray]:
@@ -300,12 +263,8 @@ def state_arrays(state: State) -> dict[str, np.ndarray]:
 def from_arrays(arrays: dict[str, np.ndarray]) -> State:
     """Rebuild a ``State`` from ``state_arrays`` output (arrays are used as given)."""
     parts: dict[str, object] = {}
-    for name, cls in State.__annotations__.items():
-        if name in arrays:
-            parts[name] = arrays[name]
-        else:
-            table_cls = {"Instruments": Instruments, "Accounts": Accounts,
-                         "Positions": Positions, "Orders": Orders, "Levels": Levels,
-                         "Books": Books, "Table": Table}[cls]
-            parts[name] = table_cls(**{f: arrays[f"{name}.{f}"] for f in table_cls._fields})
+    for name in State._fields:
+        cls = TABLE_TYPES.get(name)
+        parts[name] = arrays[name] if cls is None else \
+            cls(**{f: arrays[f"{name}.{f}"] for f in cls._fields})
     return State(**parts)

@@ -5,6 +5,10 @@ price (buy: market >= stop; sell: market <= stop); trigger it and execute it com
 none holds. STOP and TRAILING_STOP execute as market orders within the collar (a buy never
 above its reserve price); STOP_LIMIT executes as a limit order if its limit is inside the
 collar, otherwise it is cancelled.
+
+After every command no dormant stop is due, so a scan can only find one after a trade (the
+market moved) or after a stop joined the list; ``stops_unchecked`` says whether either
+happened, and the scan is skipped otherwise. The outcome is the model's, which always scans.
 """
 from ..codes import ResultCode
 from ..enums import OrderPhase, OrderType, Side
@@ -12,13 +16,12 @@ from ..integers import collar_high, collar_low
 from . import events
 from .jit import kernel
 from .matching import execute
-from .orders import cancel_order, market_price, stop_append, stop_unlink, take_priority
+from .orders import cancel_order, market_price, stop_append, stop_unlink
 
 
 @kernel
 def add_dormant(st, o):
     st.orders.phase[o] = OrderPhase.DORMANT
-    st.orders.priority[o] = take_priority(st)
     stop_append(st, o)
 
 
@@ -37,12 +40,15 @@ def _first_due(st, instrument, market):
 @kernel
 def run_stops(st, ev, instrument):
     orders = st.orders
-    collar = st.instruments.collar_bps[instrument]
-    while True:
+    inst = st.instruments
+    collar = inst.collar_bps[instrument]
+    while inst.stops_unchecked[instrument]:
+        inst.stops_unchecked[instrument] = 0
         market = market_price(st, instrument)
         o = _first_due(st, instrument, market)
         if o < 0:
             return ev
+        inst.stops_unchecked[instrument] = 1    # executing it may make another one due
         stop_unlink(st, o)
         ev = events.stop_triggered(st, ev, o, market)
         if orders.order_type[o] == OrderType.STOP_LIMIT:
@@ -55,3 +61,4 @@ def run_stops(st, ev, instrument):
             ev = execute(st, ev, o, min(orders.reserve_price[o], collar_high(market, collar)))
         else:
             ev = execute(st, ev, o, collar_low(market, collar))
+    return ev

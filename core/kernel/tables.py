@@ -1,81 +1,146 @@
-"""Open-addressing hash tables from a pair of int64 keys to an int64 value.
+"""Open-addressing hash tables in the kernel, and their plain-Python readers.
 
-Linear probing in a power-of-two array kept at most half full, with backward-shift deletion (no
-tombstones, so lookups never degrade). The layout of a table never influences an outcome: only
-``find``'s answer does. ``meta[0]`` counts entries; ``meta[1]`` is the configured maximum, and
-callers check ``is_full`` before inserting.
+A table is a row-major array of slots, ``width`` int64 cells each, so one probe reads one
+cache line:
+
+* width 2: ``[key, value]``, for one-integer keys (order id -> row; packed account and
+  instrument -> position row);
+* width 4: ``[key_a, key_b, value, value2]``, for (account, client order id) -> (outcome, row).
+
+A slot is empty when its first cell is ``EMPTY`` (every key used here is >= 0). Linear probing
+in a power-of-two number of slots, with backward-shift deletion (no tombstones, so lookups never
+degrade). ``meta`` holds ``[count, limit, slots, width]``; callers check ``is_full`` before
+inserting a new key. The layout never influences an outcome, only ``find``'s answer does.
 """
+from __future__ import annotations
+
+from typing import NamedTuple
+
 import numpy as np
 
-from .jit import entry
+from .intrinsics import prefetch
+from .jit import kernel
+
+EMPTY = -1
+COUNT, LIMIT, SLOTS, WIDTH = 0, 1, 2, 3
 
 _MUL_A = np.uint64(0x9E3779B97F4A7C15)
 _MUL_B = np.uint64(0xC2B2AE3D27D4EB4F)
 _SHIFT = np.uint64(29)
 
 
-@entry
-def _home(table, key_a, key_b):
+class Table(NamedTuple):
+    cells: np.ndarray   # int64[slots, width]; in the kernel a pointer to its first cell
+    meta: np.ndarray    # int64[4]: count, limit, slots, width
+
+
+def new_table(limit: int, width: int, load: float) -> Table:
+    """An empty table for up to ``limit`` entries, at most ``load`` full."""
+    slots = 1 << max(4, int(np.ceil(limit / load) - 1).bit_length())
+    cells = np.zeros((slots, width), np.int64)
+    cells[:, 0] = EMPTY
+    return Table(cells, np.array([0, limit, slots, width], np.int64))
+
+
+def pack(high: int, low: int) -> int:
+    """Two non-negative ints below 2**31 as one key."""
+    return (high << 32) | low
+
+
+# ---------------------------------------------------------------- kernel side
+@kernel
+def _home(t, key_a, key_b):
     h = np.uint64(key_a) * _MUL_A + np.uint64(key_b) * _MUL_B
     h ^= h >> _SHIFT
     h *= _MUL_A
     h ^= h >> _SHIFT
-    return np.int64(h & np.uint64(table.used.shape[0] - 1))
+    return np.int64(h & np.uint64(t.meta[SLOTS] - 1))
 
 
-@entry
-def find(table, key_a, key_b):
-    """The slot holding (key_a, key_b), or -1."""
-    mask = table.used.shape[0] - 1
-    slot = _home(table, key_a, key_b)
-    while table.used[slot]:
-        if table.key_a[slot] == key_a and table.key_b[slot] == key_b:
+@kernel
+def find(t, key_a, key_b):
+    """The slot holding the key, or -1 (for width-2 tables ``key_b`` must be 0)."""
+    width = t.meta[WIDTH]
+    mask = t.meta[SLOTS] - 1
+    slot = _home(t, key_a, key_b)
+    while True:
+        base = slot * width
+        first = t.cells[base]
+        if first == EMPTY:
+            return -1
+        if first == key_a and (width == 2 or t.cells[base + 1] == key_b):
             return slot
         slot = (slot + 1) & mask
-    return -1
 
 
-@entry
-def get(table, key_a, key_b, default):
-    slot = find(table, key_a, key_b)
-    return table.value[slot] if slot >= 0 else default
+@kernel
+def prefetch_key(t, key_a, key_b):
+    """Start loading the slot where a lookup of this key begins (a hint, see handle.py)."""
+    prefetch(t.cells, _home(t, key_a, key_b) * t.meta[WIDTH])
 
 
-@entry
-def is_full(table):
-    return table.meta[0] >= table.meta[1]
+@kernel
+def value_at(t, slot):
+    return t.cells[slot * t.meta[WIDTH] + t.meta[WIDTH] // 2]
 
 
-@entry
-def put(table, key_a, key_b, value):
-    """Insert or overwrite. The caller has checked ``is_full`` for a new key."""
-    mask = table.used.shape[0] - 1
-    slot = _home(table, key_a, key_b)
-    while table.used[slot]:
-        if table.key_a[slot] == key_a and table.key_b[slot] == key_b:
-            table.value[slot] = value
-            return
+@kernel
+def value2_at(t, slot):
+    return t.cells[slot * 4 + 3]
+
+
+@kernel
+def get(t, key_a, key_b, default):
+    slot = find(t, key_a, key_b)
+    return value_at(t, slot) if slot >= 0 else default
+
+
+@kernel
+def is_full(t):
+    return t.meta[COUNT] >= t.meta[LIMIT]
+
+
+@kernel
+def put(t, key_a, key_b, value, value2):
+    """Insert or overwrite (``value2`` is ignored by width-2 tables). The caller has checked
+    ``is_full`` for a new key."""
+    width = t.meta[WIDTH]
+    mask = t.meta[SLOTS] - 1
+    slot = _home(t, key_a, key_b)
+    while True:
+        base = slot * width
+        first = t.cells[base]
+        if first == EMPTY:
+            t.meta[COUNT] += 1
+            break
+        if first == key_a and (width == 2 or t.cells[base + 1] == key_b):
+            break
         slot = (slot + 1) & mask
-    table.used[slot] = 1
-    table.key_a[slot] = key_a
-    table.key_b[slot] = key_b
-    table.value[slot] = value
-    table.meta[0] += 1
+    t.cells[base] = key_a
+    if width == 2:
+        t.cells[base + 1] = value
+    else:
+        t.cells[base + 1] = key_b
+        t.cells[base + 2] = value
+        t.cells[base + 3] = value2
 
 
-@entry
-def remove(table, key_a, key_b):
+@kernel
+def remove(t, key_a, key_b):
     """Delete the key if present, shifting later entries of its probe run back."""
-    hole = find(table, key_a, key_b)
+    hole = find(t, key_a, key_b)
     if hole < 0:
         return
-    mask = table.used.shape[0] - 1
+    width = t.meta[WIDTH]
+    mask = t.meta[SLOTS] - 1
     probe = hole
     while True:
         probe = (probe + 1) & mask
-        if not table.used[probe]:
+        base = probe * width
+        if t.cells[base] == EMPTY:
             break
-        home = _home(table, table.key_a[probe], table.key_b[probe])
+        key_b = t.cells[base + 1] if width == 4 else 0
+        home = _home(t, t.cells[base], key_b)
         # The entry at ``probe`` may move into ``hole`` unless its home lies cyclically in
         # (hole, probe]: then moving it would put it before its home.
         if hole <= probe:
@@ -84,21 +149,36 @@ def remove(table, key_a, key_b):
             stays = home > hole or home <= probe
         if stays:
             continue
-        table.key_a[hole] = table.key_a[probe]
-        table.key_b[hole] = table.key_b[probe]
-        table.value[hole] = table.value[probe]
+        for k in range(width):
+            t.cells[hole * width + k] = t.cells[base + k]
         hole = probe
-    table.used[hole] = 0
-    table.key_a[hole] = 0
-    table.key_b[hole] = 0
-    table.value[hole] = 0
-    table.meta[0] -= 1
+    t.cells[hole * width] = EMPTY
+    for k in range(1, width):
+        t.cells[hole * width + k] = 0
+    t.meta[COUNT] -= 1
 
 
-@entry
-def clear(table):
-    table.used[:] = 0
-    table.key_a[:] = 0
-    table.key_b[:] = 0
-    table.value[:] = 0
-    table.meta[0] = 0
+@kernel
+def clear(t):
+    width = t.meta[WIDTH]
+    for s in range(t.meta[SLOTS]):
+        t.cells[s * width] = EMPTY
+        for k in range(1, width):
+            t.cells[s * width + k] = 0
+    t.meta[COUNT] = 0
+
+
+# ---------------------------------------------------------------- Python side (owner arrays)
+def entries(table: Table) -> np.ndarray:
+    """The used slots' cells, as rows of the owner array."""
+    return table.cells[table.cells[:, 0] != EMPTY]
+
+
+def lookup(table: Table, key_a: int, key_b: int = 0) -> int | None:
+    """Plain-Python lookup for checks and tools (slow: scans the used slots)."""
+    rows = entries(table)
+    match = rows[:, 0] == key_a
+    if table.cells.shape[1] == 4:
+        match &= rows[:, 1] == key_b
+    found = rows[match]
+    return int(found[0, table.cells.shape[1] // 2]) if len(found) else None

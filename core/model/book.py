@@ -29,7 +29,6 @@ class Order:
     leaves: int
     cum: int = 0
     phase: OrderPhase = OrderPhase.DORMANT
-    priority: int = 0
 
     @property
     def is_buy(self) -> bool:

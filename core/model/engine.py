@@ -17,8 +17,8 @@ Stops (the deterministic chain)
 ===============================
 The *market price* of an instrument is its last trade price, or its configured reference price
 before the first trade. After each command that could move it (a trade, or a new or modified
-stop), the engine repeats: take the dormant stop of that instrument with the lowest priority
-(earliest to join the stop list) whose condition holds (buy: market >= stop; sell: market <=
+stop), the engine repeats: take the dormant stop of that instrument that joined its stop list
+earliest whose condition holds (buy: market >= stop; sell: market <=
 stop), trigger it and execute it completely (its trades may move the market); until no dormant
 stop's condition holds. One stop at a time, oldest first, re-evaluated after each. Trailing stops
 move at every trade print: a sell's stop rises to ``price - trail`` and a buy's falls to
@@ -139,7 +139,6 @@ class ReferenceModel:
         self.last_seq = 0
         self.next_order_id = 1
         self.next_trade_id = 1
-        self.next_priority = 1
         self.day = 0
         self.fee_income = 0
         self.cash_deposited = 0
@@ -221,10 +220,6 @@ class ReferenceModel:
             return 0
         return buy_reservation(order.reserve_price, leaves,
                                self.instruments[order.instrument].max_fee_bps)
-
-    def _take_priority(self) -> int:
-        self.next_priority += 1
-        return self.next_priority - 1
 
     # ------------------------------------------------------------------ NEW_ORDER
     def _new_order(self, c: np.void) -> None:
@@ -415,7 +410,6 @@ class ReferenceModel:
                 sum(b.level_count() for b in self.books.values()) >= self.cap.levels:
             return self._cancel_order(order, R.BOOK_FULL_REMAINDER)
         order.phase = OrderPhase.RESTING
-        order.priority = self._take_priority()
         book.add(order)
         self._emit_level(order.instrument, order.side, order.price, book)
 
@@ -490,7 +484,6 @@ class ReferenceModel:
     # ------------------------------------------------------------------ stops
     def _add_dormant(self, order: Order) -> None:
         order.phase = OrderPhase.DORMANT
-        order.priority = self._take_priority()
         self.stops.setdefault(order.instrument, {})[order.order_id] = order
 
     def _trail(self, instrument: Instrument, price: int) -> None:
@@ -922,7 +915,7 @@ class ReferenceModel:
     # ------------------------------------------------------------------ canonical state
     def canonical_state(self) -> CanonicalState:
         header = np.array([(self.last_seq, self.next_order_id, self.next_trade_id,
-                            self.next_priority, self.day, self.fee_income, self.cash_deposited,
+                            self.day, self.fee_income, self.cash_deposited,
                             self.cash_withdrawn)], HEADER)
         instruments = np.array(
             [(i.instrument, i.symbol, i.asset_class, i.status, i.collar_bps, i.maker_fee_bps,
@@ -939,10 +932,16 @@ class ReferenceModel:
         orders = np.array(
             [(o.order_id, o.client_order_id, o.account, o.instrument, o.side, o.order_type,
               o.time_in_force, o.phase, o.price, o.stop_price, o.trail_ticks, o.reserve_price,
-              o.leaves, o.cum, o.priority) for _, o in sorted(self.orders.items())], ORDER)
+              o.leaves, o.cum, self._queue_position(o)) for _, o in sorted(self.orders.items())],
+            ORDER)
         client_ids = np.array([(a, cid, v) for (a, cid), v in sorted(self.client_ids.items())],
                               CLIENT_ORDER_ID)
         return CanonicalState(header, instruments, accounts, positions, orders, client_ids)
+
+    def _queue_position(self, order: Order) -> int:
+        if order.phase == OrderPhase.DORMANT:
+            return list(self.stops[order.instrument]).index(order.order_id)
+        return self.books[order.instrument].side(order.side)[order.price].queue.index(order)
 
     def state_hash(self) -> bytes:
         return self.canonical_state().digest()
