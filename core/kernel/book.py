@@ -12,9 +12,9 @@ needs at most ``2 * levels`` more, which is why ``arena_size`` is ``4 * levels +
 sides``: growing never fails.
 """
 import numpy as np
-from numba import carray
 
 from ..enums import Side
+from .intrinsics import column
 from .jit import kernel
 from .state import MIN_RUN, NOT_QUEUED, Sc
 
@@ -77,7 +77,7 @@ def level_at_depth(st, instrument, side, depth):
 @kernel
 def _compact(st):
     books = st.books
-    order = np.argsort(carray(books.offset, st.scalars[Sc.BOOK_SIDES]), kind="mergesort")
+    order = np.argsort(column(books.offset, st.scalars[Sc.BOOK_SIDES]), kind="mergesort")
     top = 0
     for b in order:
         capacity = books.capacity[b]

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..enums import EventKind
 from ..records import COMMAND_LAYOUTS, EVENT, EVENT_WORDS
+from .intrinsics import as_records
 from .jit import kernel
 from .state import Ctx, SYMBOL_LEN
 
@@ -36,7 +37,7 @@ def _claim(st, ev, kind):
     if i == ev.shape[0]:
         bigger = np.zeros(2 * ev.shape[0] + 16, ev.dtype)
         bigger[:i] = ev[:i]
-        ev = bigger
+        ev = as_records(bigger)
     words = ev.view(np.int64)
     words[i * EVENT_WORDS:(i + 1) * EVENT_WORDS] = 0
     st.ctx[Ctx.EVENTS] = i + 1

@@ -14,6 +14,10 @@ the kernel's time (hundreds of calls per command). So the kernel never sees the 
   and event buffers the caller keeps alive during the call.
 
 Capacities that arrays would carry as ``shape`` live in ``State.scalars`` instead.
+
+With ``NUMBA_DISABLE_JIT=1`` the handle is simply the owner ``State`` with its two-dimensional
+columns flattened, and ``view_of`` returns it unchanged: NumPy arrays index like the pointers,
+so the same kernel code runs as plain Python (slowly; useful under a debugger).
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from numba.experimental import structref
 from numba.extending import (infer_getattr, intrinsic, lower_getattr_generic, models,
                              overload, register_model)
 
+from .intrinsics import JIT
 from .jit import entry
 from .state import State, state_arrays
 
@@ -94,7 +99,18 @@ def kernel_handle(state: State) -> StateRef:
     for name, array in state_arrays(state).items():
         if not (array.flags.c_contiguous and array.flags.writeable):
             raise ValueError(f"state array {name} must be C-contiguous and writeable")
+    if not JIT:
+        return _flattened(state)
     return StateRef(*state)
+
+
+def _flattened(state: State) -> State:
+    """The plain-Python handle: the same arrays, every column one-dimensional."""
+    def flat(value):
+        if hasattr(value, "_fields"):
+            return type(value)(*(a.reshape(-1) for a in value))
+        return value.reshape(-1)
+    return State(*(flat(value) for value in state))
 
 
 class StateViewType(types.Type):
@@ -139,3 +155,8 @@ def view_of(typingctx, ref):
         model = context.data_model_manager[sig.args[0].get_data_type()]
         return builder.bitcast(data, model.get_value_type().as_pointer())
     return StateViewType(ref)(ref), codegen
+
+
+if not JIT:
+    def view_of(ref):   # noqa: F811 - the plain-Python twin
+        return ref

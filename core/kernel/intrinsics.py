@@ -1,10 +1,20 @@
-"""Low-level helpers that numba does not offer: an unowned array view, and a cache prefetch."""
+"""Low-level helpers that numba does not offer: an unowned array view, a cache prefetch, and
+an array over a raw pointer.
+
+With ``NUMBA_DISABLE_JIT=1`` the kernel runs as plain Python on the owner arrays (see
+``core.kernel.handle``); these helpers then have trivial Python equivalents.
+"""
 from __future__ import annotations
 
+import numba
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
+
+from .jit import kernel
+
+JIT = not numba.config.DISABLE_JIT
 
 
 @intrinsic
@@ -34,3 +44,33 @@ def prefetch(typingctx, pointer, index):
         builder.call(llvm_prefetch, [address, i32(0), i32(3), i32(1)])  # read, keep, data
         return context.get_dummy_value()
     return types.void(pointer, index), codegen
+
+
+@kernel
+def column(pointer, length):
+    """A state column as an array of ``length`` items (for NumPy functions like argsort)."""
+    return numba.carray(pointer, length)
+
+
+@kernel
+def as_records(array):
+    """The array itself (plain Python: a ``np.recarray`` view, so ``r[i].price`` works)."""
+    return array
+
+
+if not JIT:
+    import numpy as np
+
+    np.seterr(over="ignore")   # the hash mixing wraps on purpose, as it does compiled
+
+    def as_records(array):   # noqa: F811 - the plain-Python twins
+        return array.view(np.recarray) if array.dtype.names else array
+
+    def borrowed(array):   # noqa: F811
+        return as_records(array)
+
+    def prefetch(pointer, index):   # noqa: F811
+        return None
+
+    def column(pointer, length):   # noqa: F811
+        return pointer[:length]
