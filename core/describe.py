@@ -107,3 +107,16 @@ def describe_book(state: CanonicalState, instrument: int) -> list[str]:
                f"stop {o['stop_price']}"
         lines.append(text + (f" @ {o['price']}" if o["price"] else ""))
     return lines
+
+
+def top_of_book(state: CanonicalState, instrument: int) -> dict:
+    """Best bid and ask (price and total quantity; 0 when a side is empty) of one instrument."""
+    orders = state.orders[(state.orders["instrument"] == instrument) &
+                          (state.orders["phase"] == OrderPhase.RESTING)]
+    out = {}
+    for side, name, best in ((Side.BUY, "bid", np.max), (Side.SELL, "ask", np.min)):
+        mine = orders[orders["side"] == side]
+        price = int(best(mine["price"])) if len(mine) else 0
+        out[name] = price
+        out[f"{name}_quantity"] = int(mine["leaves"][mine["price"] == price].sum()) if price else 0
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.streams import StreamSpec, generate
+from core.workload import StreamSpec, generate
 from core.blp import BusinessLogicProcessor
 from core.config import Capacities
 from core.enums import EventKind
@@ -14,7 +14,7 @@ from core.model import ReferenceModel
 
 @pytest.fixture(scope="module")
 def stream():
-    """A realistic stream (bench/streams.py): a market set up, then 30,000 order commands."""
+    """A realistic stream (core/workload.py): a market set up, then 30,000 order commands."""
     made = generate(StreamSpec(commands=30_000, accounts=200, instruments=20,
                                target_orders=2_000, seed=7))
     commands = np.zeros(len(made.setup) + len(made.main), made.setup.dtype)
