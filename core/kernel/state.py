@@ -244,8 +244,8 @@ def allocate(capacities: Capacities) -> State:
                  positions=_table_of(Positions, capacities.positions),
                  orders=orders, levels=levels, books=books,
                  order_index=new_table(n_orders, width=2, load=0.5),
-                 client_ids=new_table(capacities.client_order_ids, width=4, load=0.5),
-                 position_index=new_table(capacities.positions, width=2, load=0.75))
+                 client_ids=new_table(capacities.client_order_ids, width=4, load=0.35),
+                 position_index=new_table(capacities.positions, width=2, load=0.5))
 
 
 def state_arrays(state: State) -> dict[str, np.ndarray]:

@@ -8,8 +8,9 @@ cache line:
 * width 4: ``[key_a, key_b, value, value2]``, for (account, client order id) -> (outcome, row).
 
 A slot is empty when its first cell is ``EMPTY`` (every key used here is >= 0). Linear probing
-in a power-of-two number of slots, with backward-shift deletion (no tombstones, so lookups never
-degrade). ``meta`` holds ``[count, limit, slots, width]``; callers check ``is_full`` before
+with backward-shift deletion (no tombstones, so lookups never degrade). The number of slots is
+exactly what the load factor asks (no rounding up to a power of two, which would cost up to
+twice the memory): a hash is mapped to a slot by multiply-shift range reduction. ``meta`` holds ``[count, limit, slots, width]``; callers check ``is_full`` before
 inserting a new key. The layout never influences an outcome, only ``find``'s answer does.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ COUNT, LIMIT, SLOTS, WIDTH = 0, 1, 2, 3
 _MUL_A = np.uint64(0x9E3779B97F4A7C15)
 _MUL_B = np.uint64(0xC2B2AE3D27D4EB4F)
 _SHIFT = np.uint64(29)
+_HALF = np.uint64(32)
 
 
 class Table(NamedTuple):
@@ -36,7 +38,7 @@ class Table(NamedTuple):
 
 def new_table(limit: int, width: int, load: float) -> Table:
     """An empty table for up to ``limit`` entries, at most ``load`` full."""
-    slots = 1 << max(4, int(np.ceil(limit / load) - 1).bit_length())
+    slots = max(16, int(np.ceil(limit / load)))
     cells = np.zeros((slots, width), np.int64)
     cells[:, 0] = EMPTY
     return Table(cells, np.array([0, limit, slots, width], np.int64))
@@ -54,14 +56,19 @@ def _home(t, key_a, key_b):
     h ^= h >> _SHIFT
     h *= _MUL_A
     h ^= h >> _SHIFT
-    return np.int64(h & np.uint64(t.meta[SLOTS] - 1))
+    return np.int64(((h >> _HALF) * np.uint64(t.meta[SLOTS])) >> _HALF)
+
+
+@kernel
+def _next(t, slot):
+    slot += 1
+    return 0 if slot == t.meta[SLOTS] else slot
 
 
 @kernel
 def find(t, key_a, key_b):
     """The slot holding the key, or -1 (for width-2 tables ``key_b`` must be 0)."""
     width = t.meta[WIDTH]
-    mask = t.meta[SLOTS] - 1
     slot = _home(t, key_a, key_b)
     while True:
         base = slot * width
@@ -70,7 +77,7 @@ def find(t, key_a, key_b):
             return -1
         if first == key_a and (width == 2 or t.cells[base + 1] == key_b):
             return slot
-        slot = (slot + 1) & mask
+        slot = _next(t, slot)
 
 
 @kernel
@@ -105,7 +112,6 @@ def put(t, key_a, key_b, value, value2):
     """Insert or overwrite (``value2`` is ignored by width-2 tables). The caller has checked
     ``is_full`` for a new key."""
     width = t.meta[WIDTH]
-    mask = t.meta[SLOTS] - 1
     slot = _home(t, key_a, key_b)
     while True:
         base = slot * width
@@ -115,7 +121,7 @@ def put(t, key_a, key_b, value, value2):
             break
         if first == key_a and (width == 2 or t.cells[base + 1] == key_b):
             break
-        slot = (slot + 1) & mask
+        slot = _next(t, slot)
     t.cells[base] = key_a
     if width == 2:
         t.cells[base + 1] = value
@@ -132,10 +138,9 @@ def remove(t, key_a, key_b):
     if hole < 0:
         return
     width = t.meta[WIDTH]
-    mask = t.meta[SLOTS] - 1
     probe = hole
     while True:
-        probe = (probe + 1) & mask
+        probe = _next(t, probe)
         base = probe * width
         if t.cells[base] == EMPTY:
             break
