@@ -93,11 +93,13 @@ class BusinessLogicProcessor:
         return kernel_state.state_arrays(self.state)
 
     @classmethod
-    def from_arrays(cls, capacities: Capacities,
-                    arrays: dict[str, np.ndarray]) -> "BusinessLogicProcessor":
-        """A BLP over a snapshot's arrays (copied, so the snapshot stays untouched)."""
-        owned = {name: np.array(a, copy=True) for name, a in arrays.items()}
-        return cls(capacities, kernel_state.from_arrays(owned))
+    def from_arrays(cls, capacities: Capacities, arrays: dict[str, np.ndarray],
+                    copy: bool = True) -> "BusinessLogicProcessor":
+        """A BLP over a snapshot's arrays: copies by default; ``copy=False`` adopts them (they
+        must be writeable and contiguous, and nothing else may use them afterwards)."""
+        if copy:
+            arrays = {name: np.array(a, copy=True) for name, a in arrays.items()}
+        return cls(capacities, kernel_state.from_arrays(arrays))
 
 
 def warm_up() -> None:

@@ -15,6 +15,7 @@ owns every rule, so one contract test suite covers them all:
 """
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from typing import Iterator
 
@@ -63,6 +64,12 @@ class Journal(ABC):
     def _put_meta(self, key: str, value: int) -> None: ...
 
     @abstractmethod
+    def _get_blob(self, key: str) -> bytes | None: ...
+
+    @abstractmethod
+    def _put_blob(self, key: str, value: bytes) -> None: ...
+
+    @abstractmethod
     def _put_checkpoint(self, seq: int, state_hash: bytes) -> None: ...
 
     @abstractmethod
@@ -101,13 +108,39 @@ class Journal(ABC):
             raise JournalError(f"epoch cannot go back from {self.epoch} to {epoch}")
         self._put_meta("epoch", epoch)
 
+    @property
+    def config(self) -> dict | None:
+        """The engine configuration this history was produced under (e.g. capacities, which
+        decide outcomes: a full table refuses a command). Set once, when the journal is new."""
+        raw = self._get_blob("config")
+        return json.loads(raw) if raw is not None else None
+
+    def set_config(self, config: dict) -> None:
+        """Record the configuration; refuse a different one for an existing history."""
+        current = self.config
+        if current is not None and current != config:
+            raise JournalError(f"this journal was written with {current}, not {config}; "
+                               f"replay it with its own configuration")
+        if current is None:
+            self._put_blob("config", json.dumps(config, sort_keys=True).encode())
+
     # ------------------------------------------------------------ writing
     def append(self, commands: np.ndarray) -> Batch:
         """Journal stamped commands as one batch under the current epoch."""
+        return self.commit(self.prepare(commands))
+
+    def prepare(self, commands: np.ndarray) -> Batch:
+        """The batch record ``append`` would write next (to send it to a standby first)."""
         if len(commands) and int(commands["seq"][0]) != self.last_seq + 1:
             raise JournalError(f"batch starts at seq {int(commands['seq'][0])}, journal "
                                f"continues at {self.last_seq + 1}")
-        batch = encode(self.epoch, commands, self.last_hash)
+        return encode(self.epoch, commands, self.last_hash)
+
+    def commit(self, batch: Batch) -> Batch:
+        """Durably store a batch from ``prepare`` (nothing may be journaled in between)."""
+        if batch.first_seq != self.last_seq + 1 or batch.prev_hash != self.last_hash:
+            raise JournalError(f"batch {batch.first_seq} was not prepared on this journal's "
+                               f"current end")
         self._store(batch, self.epoch)
         self._last = batch
         return batch

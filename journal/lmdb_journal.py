@@ -3,7 +3,8 @@
 Databases inside the environment:
 
 * ``batches``: big-endian first sequence number -> batch record (``journal.format``);
-* ``meta``: ``format``, ``node_id``, ``epoch``, ``last_seq`` (8-byte big-endian integers);
+* ``meta``: ``format``, ``node_id``, ``epoch``, ``last_seq`` (8-byte big-endian integers) and
+  ``config`` (JSON: the engine configuration the history was produced under);
 * ``checkpoints``: big-endian sequence number -> 32-byte state hash recorded at that point.
 
 Durability policies: ``fsync`` (default) commits each batch with a full sync before
@@ -171,6 +172,13 @@ class LmdbJournal(Journal):
 
     def _put_meta(self, key: str, value: int) -> None:
         self._write(lambda txn: txn.put(key.encode(), _int(value), db=self._meta))
+
+    def _get_blob(self, key: str) -> bytes | None:
+        with self._env.begin() as txn:
+            return txn.get(key.encode(), db=self._meta)
+
+    def _put_blob(self, key: str, value: bytes) -> None:
+        self._write(lambda txn: txn.put(key.encode(), value, db=self._meta))
 
     def _put_checkpoint(self, seq: int, state_hash: bytes) -> None:
         self._write(lambda txn: txn.put(batch_key(seq), state_hash, db=self._marks))

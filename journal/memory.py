@@ -15,6 +15,7 @@ class MemoryJournal(Journal):
         self._raw: dict[int, bytes] = {}
         self._meta: dict[str, int] = {}
         self._marks: dict[int, bytes] = {}
+        self._blobs: dict[str, bytes] = {}
         self._open_tail()
 
     def _store(self, batch: Batch, epoch: int) -> None:
@@ -49,6 +50,12 @@ class MemoryJournal(Journal):
 
     def _put_meta(self, key: str, value: int) -> None:
         self._meta[key] = value
+
+    def _get_blob(self, key: str) -> bytes | None:
+        return self._blobs.get(key)
+
+    def _put_blob(self, key: str, value: bytes) -> None:
+        self._blobs[key] = value
 
     def _put_checkpoint(self, seq: int, state_hash: bytes) -> None:
         self._marks[seq] = state_hash

@@ -117,3 +117,13 @@ def test_checkpoints_are_recorded_in_order(make_journal):
     journal.record_checkpoint(9, b"b" * 32)
     journal.record_checkpoint(4, b"a" * 32)
     assert journal.checkpoints() == [(4, b"a" * 32), (9, b"b" * 32)]
+
+
+def test_the_configuration_is_recorded_once_and_then_enforced(make_journal):
+    journal = make_journal()
+    assert journal.config is None
+    journal.set_config({"capacities": {"orders": 8}})
+    journal.set_config({"capacities": {"orders": 8}})          # the same again is fine
+    with pytest.raises(JournalError, match="replay it with its own configuration"):
+        journal.set_config({"capacities": {"orders": 9}})
+    assert journal.config == {"capacities": {"orders": 8}}
