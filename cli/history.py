@@ -6,7 +6,7 @@ directory, opens it read-only, and exits non-zero with a clear message on any da
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -16,14 +16,23 @@ from journal.format import ChainError, JournalError
 DATA = click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _time_ns(text: str) -> int:
-    """An ISO-8601 time (UTC when no zone is given) or integer nanoseconds, as nanoseconds."""
+    """An ISO-8601 time (UTC when no zone is given) or integer nanoseconds, as nanoseconds.
+
+    Exact to the microsecond (no float on the way); a malformed time is a usage error."""
     if text.lstrip("-").isdigit():
         return int(text)
-    moment = datetime.fromisoformat(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither an ISO-8601 time nor nanoseconds") \
+            from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1_000_000_000)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _fail(error: JournalError) -> click.ClickException:
@@ -138,7 +147,8 @@ def audit(data: Path, order_id: int | None, account: int | None,
 @click.command()
 @DATA
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to restore the copy (default: a new temporary directory).")
+              help="Restore the copy into a new directory inside this one (default: the "
+                   "system's temporary directory). Only that new directory is removed.")
 @click.option("--keep/--remove", default=False, help="Keep the restored copy afterwards.")
 def drill(data: Path, workdir: Path | None, keep: bool) -> None:
     """Disaster-recovery drill: copy the data, rebuild from the copy, compare, report RTO."""

@@ -64,7 +64,9 @@ class BusinessLogicProcessor:
             commands = np.ascontiguousarray(commands).copy()   # one compiled variant only
         events, n = process_batch(self._handle, commands, self._events)
         if events.ctypes.data != self._events.ctypes.data:
-            self._events = events    # the kernel grew the buffer; numba's allocator owns it
+            # The kernel grew the buffer; numba's allocator owns it, and numba lists the
+            # record's fields in its own order: same bytes, so view it as EVENT again.
+            self._events = events.view(EVENT)
         return self._events[:n]
 
     def process(self, commands: np.ndarray) -> np.ndarray:

@@ -51,7 +51,8 @@ class Cut:
 class Sequencer:
     def __init__(self, next_seq: int = 1, last_ts: int = 0, *, max_batch: int = 4096,
                  max_delay_ns: int = 200_000,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns,
+                 monotonic: Callable[[], int] | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.next_seq = next_seq
@@ -59,6 +60,9 @@ class Sequencer:
         self.max_batch = max_batch
         self.max_delay_ns = max_delay_ns
         self.clock = clock
+        #: How long a batch has waited is measured on this clock, never on the stamps, which
+        #: stand still while the wall clock is behind the journal's last stamp.
+        self.monotonic = monotonic or (clock if clock is not time.time_ns else time.monotonic_ns)
         self._buffer = np.zeros(max_batch, COMMAND)
         self._pending = 0
         self._requests: list[Request] = []
@@ -82,7 +86,7 @@ class Sequencer:
             raise ValueError(f"a request of {n} commands does not fit (room {self.room})")
         now = max(self.clock(), self.last_ts)
         if self._pending == 0:
-            self._oldest_ns = now
+            self._oldest_ns = self.monotonic()
         at = self._pending
         self._buffer[at:at + n] = commands
         self._buffer["ts"][at:at + n] = now
@@ -93,13 +97,13 @@ class Sequencer:
     def due(self) -> bool:
         """Should the pending commands be cut into a batch now?"""
         return self._pending > 0 and (self._pending >= self.max_batch or
-                                      self.clock() - self._oldest_ns >= self.max_delay_ns)
+                                      self.monotonic() - self._oldest_ns >= self.max_delay_ns)
 
     def wait_ns(self) -> int | None:
         """How long until the pending commands are due (None when nothing is pending)."""
         if self._pending == 0:
             return None
-        return max(0, self._oldest_ns + self.max_delay_ns - self.clock())
+        return max(0, self._oldest_ns + self.max_delay_ns - self.monotonic())
 
     def cut(self) -> Cut:
         """Sequence the pending commands into a batch (a copy) and start a new one."""

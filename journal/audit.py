@@ -49,40 +49,45 @@ def _replay(journal: Journal) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 
 def order_history(journal: Journal, *, order_id: int | None = None,
                   account: int | None = None, client_order_id: int | None = None) -> list[dict]:
-    """Every command and event of one order, named by order id or by account and client order
-    id: its entry (and any re-sends of it), cancels and modifies, its trades on either side,
-    cancellation, replacement, expiry and stop trigger."""
+    """Every command and event of one order, named by order id, or by account and client
+    order id: its entry (and any re-sends of it), cancels and modifies, its trades on either
+    side, cancellation, replacement, expiry and stop trigger. An order named by id learns its
+    account and client order id from its own acceptance (any others given are not used)."""
     if order_id is None and (account is None or client_order_id is None):
         raise ValueError("name the order by order_id, or by account and client_order_id")
+    if order_id is not None:
+        account = client_order_id = None
+    nothing = -2        # an id no record carries: matches nothing until the real one is known
     rows: list[dict] = []
     for commands, events in _replay(journal):
-        if order_id is None:      # learn the order id from its acceptance
-            accepted = events[(events["kind"] == E.ORDER_ACCEPTED) &
-                              (events["account"] == account) &
-                              (events["client_order_id"] == client_order_id)]
-            if len(accepted):
-                order_id = int(accepted["order_id"][0])
-        if order_id is not None and account is None:
-            accepted = events[(events["kind"] == E.ORDER_ACCEPTED) &
-                              (events["order_id"] == order_id)]
-            if len(accepted):
-                account = int(accepted["account"][0])
-                client_order_id = int(accepted["client_order_id"][0])
+        accepted = events[events["kind"] == E.ORDER_ACCEPTED]
+        if order_id is None:
+            mine = accepted[(accepted["account"] == account) &
+                            (accepted["client_order_id"] == client_order_id)]
+            if len(mine):
+                order_id = int(mine["order_id"][0])
+        elif account is None:
+            mine = accepted[accepted["order_id"] == order_id]
+            if len(mine):
+                account = int(mine["account"][0])
+                client_order_id = int(mine["client_order_id"][0])
+        oid = nothing if order_id is None else order_id
+        acct = nothing if account is None else account
+        cid = nothing if client_order_id is None else client_order_id
+
         kind = commands["kind"]
-        by_client = (commands["account"] == (account if account is not None else -2)) & \
-            (commands["client_order_id"] == (client_order_id or -2))
+        by_client = (commands["account"] == acct) & (commands["client_order_id"] == cid)
         entry = (kind == K.NEW_ORDER) & by_client
         reference = ((kind == K.CANCEL) | (kind == K.MODIFY)) & (
-            (commands["order_id"] == (order_id or -2)) |
-            (by_client & (commands["order_id"] == 0)))
+            (commands["order_id"] == oid) | (by_client & (commands["order_id"] == 0)))
         rows += _rows("command", commands[entry | reference], command_as_dict)
+
         ek = events["kind"]
-        mine = (np.isin(ek, _ORDER_EVENTS) & (events["order_id"] == (order_id or -2))) | \
-            ((ek == E.TRADE) & ((events["maker_order_id"] == (order_id or -2)) |
-                                (events["taker_order_id"] == (order_id or -2)))) | \
-            (np.isin(ek, [E.REJECTED, E.DUPLICATE_ORDER]) &
-             (events["account"] == (account if account is not None else -2)) &
-             (events["client_order_id"] == (client_order_id or -2)))
+        mine = (np.isin(ek, _ORDER_EVENTS) & (events["order_id"] == oid)) | \
+            ((ek == E.TRADE) & ((events["maker_order_id"] == oid) |
+                                (events["taker_order_id"] == oid))) | \
+            (np.isin(ek, [E.REJECTED, E.DUPLICATE_ORDER]) & (events["account"] == acct) &
+             (events["client_order_id"] == cid))
         rows += _rows("event", events[mine], event_as_dict)
     rows.sort(key=lambda r: (r["seq"], r["type"] != "command"))
     return rows

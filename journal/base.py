@@ -190,10 +190,10 @@ class Journal(ABC):
                 raise ChainError(start[0], "the batch before it is missing")
         first_key = start[0] if start else 1
         for first_seq, raw in self._scan(first_key):
+            if to_seq is not None and first_seq > to_seq:
+                return                # (not even read: damage beyond to_seq does not matter)
             batch = decode(raw, first_seq)
             check_link(previous, batch)
-            if to_seq is not None and batch.first_seq > to_seq:
-                return
             yield batch
             previous = batch
         if previous is not None and previous.last_seq != self.last_seq:

@@ -67,8 +67,12 @@ class DrillReport:
 
 
 def drill(source: str | Path, workdir: str | Path | None = None) -> DrillReport:
+    """Run the drill; the copy goes to a new directory of its own (inside ``workdir`` when
+    given), which is ``report.copy`` and is all a caller should ever remove."""
     where = resolve(source)
-    target = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="ringex-drill-"))
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix="ringex-drill-", dir=workdir))
     began = time.perf_counter()
     with LmdbJournal(where.journal, readonly=True) as original:
         original.copy_to(target / "journal")

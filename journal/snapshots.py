@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from concurrent.futures import Future
@@ -74,6 +75,9 @@ def _name(seq: int) -> str:
     return f"snapshot-{seq:020d}.rxs"
 
 
+_NAME = re.compile(r"snapshot-(\d+)\.rxs")
+
+
 def _fsync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -90,10 +94,13 @@ class SnapshotStore:
         self.retain = max(1, retain)
 
     def paths(self) -> list[Path]:
-        """Snapshot files, newest first."""
+        """Snapshot files, newest (highest sequence number) first; files whose names are not
+        ``snapshot-<digits>.rxs`` are not snapshots and are ignored."""
         if not self.directory.is_dir():
             return []
-        return sorted(self.directory.glob("snapshot-*.rxs"), reverse=True)
+        found = [(int(m.group(1)), p) for p in self.directory.glob("snapshot-*.rxs")
+                 if (m := _NAME.fullmatch(p.name))]
+        return [p for _, p in sorted(found, reverse=True)]
 
     def write(self, seq: int, epoch: int, journal_hash: bytes, state_hash: bytes,
               capacities: Capacities, arrays: dict[str, np.ndarray]) -> Path:
@@ -178,11 +185,16 @@ class SnapshotStore:
                accept: Callable[[Snapshot], bool] = lambda s: True,
                on_skip: Callable[[Path, str], None] = lambda p, why: None) -> Snapshot | None:
         """The newest snapshot at or below ``max_seq`` that loads and that ``accept`` takes.
-        Damaged or refused ones are reported to ``on_skip`` and passed over."""
+        Damaged or refused ones, and stray files named like snapshots, are reported to
+        ``on_skip`` and passed over."""
+        if self.directory.is_dir():
+            for path in sorted(self.directory.glob("snapshot-*.rxs")):
+                if not _NAME.fullmatch(path.name):
+                    on_skip(path, "is not named snapshot-<sequence number>.rxs")
         for path in self.paths():
-            seq = int(path.stem.split("-")[1])
+            seq = int(_NAME.fullmatch(path.name).group(1))
             if max_seq is not None and seq > max_seq:
-                on_skip(path, f"is ahead of the journal (seq {seq} > {max_seq})")
+                on_skip(path, f"is past seq {max_seq}, where this rebuild stops")
                 continue
             try:
                 snapshot = self.load(path)
