@@ -35,34 +35,116 @@ def setup_logging(verbose: bool = False) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-@click.command()
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("var/primary"), show_default=True,
-              help="Journal and snapshots live here.")
-@click.option("--commands", "command_endpoint", default="tcp://127.0.0.1:7001",
-              show_default=True, help="Command port (ROUTER) to bind.")
-@click.option("--control", "control_endpoint", default="tcp://127.0.0.1:7002",
-              show_default=True, help="Control port (REP) to bind.")
-@click.option("--durability", type=click.Choice(["fsync", "async"]), default="fsync",
-              show_default=True)
-@click.option("--node-id", default=1, show_default=True)
-@click.option("--snapshot-every", default=1_000_000, show_default=True,
-              help="Commands between snapshots (0: never).")
-@click.option("--max-batch", default=4096, show_default=True)
-@capacity_options
-def primary(data_dir: Path, command_endpoint: str, control_endpoint: str, durability: str,
-            node_id: int, snapshot_every: int, max_batch: int, **capacities) -> None:
-    """Run an engine node that accepts commands (single node: no standby yet)."""
+NODE_OPTIONS = [
+    click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+                 required=True, help="Journal and snapshots live here."),
+    click.option("--commands", "command_endpoint", default="tcp://127.0.0.1:7001",
+                 show_default=True, help="Command port (ROUTER) to bind."),
+    click.option("--control", "control_endpoint", default="tcp://127.0.0.1:7002",
+                 show_default=True, help="Control port (REP) to bind."),
+    click.option("--replication-port", "replication_endpoint", default="tcp://127.0.0.1:7003",
+                 show_default=True, help="Replication port (ROUTER) to bind: a standby "
+                                         "connects here while this node is primary."),
+    click.option("--replication", type=click.Choice(["sync", "async", "none"]),
+                 default="sync", show_default=True,
+                 help="sync: acknowledge only once the standby has journaled too."),
+    click.option("--on-standby-loss", type=click.Choice(["async", "stop"]), default="async",
+                 show_default=True, help="In sync mode without a live standby: carry on "
+                                         "(with an alarm) or accept no orders."),
+    click.option("--sync-timeout-ms", default=1000, show_default=True),
+    click.option("--peer-timeout-ms", default=1500, show_default=True),
+    click.option("--hash-check-every", default=100, show_default=True,
+                 help="Batches between state-hash checks sent to the standby."),
+    click.option("--durability", type=click.Choice(["fsync", "async"]), default="fsync",
+                 show_default=True),
+    click.option("--node-id", default=1, show_default=True),
+    click.option("--snapshot-every", default=1_000_000, show_default=True,
+                 help="Commands between snapshots (0: never)."),
+    click.option("--max-batch", default=4096, show_default=True),
+]
+
+
+def node_options(function):
+    for option in reversed(NODE_OPTIONS):
+        function = option(function)
+    return capacity_options(function)
+
+
+def _run_node(role: str, primary_endpoint: str | None, options: dict) -> None:
     from replication.node import EngineNode, NodeConfig
     setup_logging()
-    config = NodeConfig(data_dir=data_dir, command_endpoint=command_endpoint,
-                        control_endpoint=control_endpoint, durability=durability,
-                        node_id=node_id, snapshot_every=snapshot_every, max_batch=max_batch,
-                        capacities=Capacities(**capacities))
+    names = set(NodeConfig.__dataclass_fields__)
+    capacities = Capacities(**{k: options.pop(k) for k in list(options)
+                               if k not in names})
+    config = NodeConfig(role=role, primary_endpoint=primary_endpoint, capacities=capacities,
+                        **options)
     try:
         EngineNode(config).run()
     except JournalError as e:
         raise click.ClickException(f"journal: {e}") from e
+
+
+@click.command()
+@node_options
+def primary(**options) -> None:
+    """Run an engine node as the primary: it accepts commands and streams every batch to its
+    standby (if one connects)."""
+    _run_node("primary", None, options)
+
+
+@click.command()
+@click.option("--primary", "primary_endpoint", required=True,
+              help="The primary's replication port, e.g. tcp://127.0.0.1:7003.")
+@node_options
+def standby(primary_endpoint: str, **options) -> None:
+    """Run an engine node as a hot standby of PRIMARY: it journals, acknowledges and applies
+    every batch, stays silent, and can be promoted (ringex failover). Starting an old primary's
+    data directory this way makes it rejoin, dropping what was never replicated."""
+    _run_node("standby", primary_endpoint, options)
+
+
+def _ask(endpoint: str, request: dict, timeout_ms: int = 5_000) -> dict:
+    from replication.node import control_request
+    try:
+        return control_request(endpoint, request, timeout_ms)
+    except TimeoutError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@click.command()
+@click.option("--standby", "standby_control", required=True,
+              help="The standby's control port: it becomes the primary.")
+@click.option("--old-primary", "old_control",
+              help="The old primary's control port: fenced first, if it answers.")
+def failover(standby_control: str, old_control: str | None) -> None:
+    """Promote the standby to primary in a new epoch; fence the old primary if reachable."""
+    from replication.node import control_request
+    state = _ask(standby_control, {"op": "status"})
+    if old_control:
+        try:
+            fenced = control_request(old_control, {"op": "fence", "epoch": state["epoch"] + 1},
+                                     timeout_ms=1000)
+            click.echo(f"old primary: {fenced}")
+        except TimeoutError:
+            click.echo("old primary unreachable: not fenced (it fences itself when it hears "
+                       "of the new epoch)")
+    promoted = _ask(standby_control, {"op": "promote"})
+    if "error" in promoted:
+        raise click.ClickException(promoted["error"])
+    click.echo(json.dumps(promoted))
+
+
+@click.command()
+@click.argument("control_endpoint")
+@click.option("--primary", "primary_endpoint", required=True,
+              help="The new primary's replication port.")
+def rejoin(control_endpoint: str, primary_endpoint: str) -> None:
+    """Make a running, fenced node follow PRIMARY as its standby (it drops whatever it
+    journaled that was never replicated). A stopped node rejoins with ringex standby."""
+    reply = _ask(control_endpoint, {"op": "rejoin", "primary": primary_endpoint})
+    if "error" in reply:
+        raise click.ClickException(reply["error"])
+    click.echo(json.dumps(reply))
 
 
 @click.command()

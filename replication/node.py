@@ -1,18 +1,25 @@
-"""An engine node: one process holding the pipeline (``core.pipeline``) behind two sockets.
+"""An engine node: one process that is a primary or a hot standby (``replication.roles``).
 
-* the **command port** (ROUTER, ``replication.command_port``): validated commands in, their
-  events out, each reply sent only once its commands are durable;
-* the **control port** (REP, msgpack maps): ``{"op": "status"}``, ``{"op": "snapshot"}``,
-  ``{"op": "stop"}``; ``status`` with ``"hash": true`` also computes the state hash.
+Ports (every node binds all three, whatever its role, so a promoted standby needs no rebind):
 
-The loop batches naturally: it drains every request that has arrived, cuts a batch, makes it
-durable and applies it; while that happens, new requests queue in ZeroMQ and form the next
-batch. On start the node recovers from its newest valid snapshot and the journal tail; on a
-clean stop it records the final state hash as a checkpoint. Snapshots are taken every
-``snapshot_every`` commands: the loop pauses only to copy the arrays.
+* **command port** (ROUTER, ``replication.command_port``): validated commands in, their events
+  out; only a primary accepts commands, others answer NOT_PRIMARY;
+* **replication port** (ROUTER, ``replication.protocol``): a primary streams batches to its
+  standby here (``replication.standby_link``);
+* **control port** (REP, msgpack maps): ``status`` (``hash: true`` adds the state hash),
+  ``snapshot``, ``stop``, ``promote``, ``fence {epoch}``, ``rejoin {primary}``.
 
-A journal failure (full disk, I/O error) stops the node (fail-stop): nothing of the failing
-batch was applied or acknowledged, and producers get no reply for it.
+A **primary** runs the pipeline (``core.pipeline``): it drains every request that has arrived,
+cuts a batch, sends it to the standby, journals it, waits for the standby's acknowledgement in
+``sync`` mode, applies it and replies. A **standby** follows its primary
+(``replication.primary_link``): it journals, acknowledges and applies every batch, silently.
+
+``promote`` raises the epoch, journals it and makes a standby a primary. A primary that learns
+of a higher epoch (``fence``, or a message from a promoted node) stops accepting commands;
+``rejoin`` makes it follow the new primary, dropping whatever it journaled that was never
+replicated. On start a node recovers from its newest valid snapshot and its journal tail; on a
+clean stop it records the final state hash as a checkpoint. A journal failure stops the node
+(fail-stop): nothing of the failing batch was applied or acknowledged.
 """
 from __future__ import annotations
 
@@ -30,11 +37,16 @@ from core.blp import warm_up
 from core.config import Capacities
 from core.pipeline import Pipeline, events_of
 from core.sequencer import Cut, Sequencer
+from journal.format import Batch
 from journal.lmdb_journal import LmdbJournal
 from journal.recovery import recover
 from journal.snapshots import SnapshotStore, SnapshotWriter, capture
 
-from .command_port import ProtocolError, decode_request, encode_error, encode_events
+from .command_port import (ProtocolError, Status, decode_request, encode_error,
+                           encode_events)
+from .primary_link import PrimaryLink
+from .roles import Event, Role, RoleMachine
+from .standby_link import StandbyLink
 
 log = logging.getLogger("ringex.node")
 
@@ -42,14 +54,23 @@ log = logging.getLogger("ringex.node")
 @dataclass
 class NodeConfig:
     data_dir: Path
+    role: str = "primary"                     #: how to start: primary or standby
     command_endpoint: str = "tcp://127.0.0.1:7001"
     control_endpoint: str = "tcp://127.0.0.1:7002"
+    replication_endpoint: str = "tcp://127.0.0.1:7003"
+    primary_endpoint: str | None = None       #: a standby's primary (its replication port)
+    replication: str = "sync"                 #: sync, async or none
+    on_standby_loss: str = "async"            #: in sync mode: async (alarm) or stop
+    sync_timeout_ms: int = 1000
+    peer_timeout_ms: int = 1500
+    heartbeat_ms: int = 100
+    hash_check_every: int = 100               #: batches between state-hash checkpoints
     capacities: Capacities = field(default_factory=Capacities)
     durability: str = "fsync"
     node_id: int = 1
     max_batch: int = 4096
-    max_delay_us: int = 0          #: 0: cut as soon as the input is drained (natural batching)
-    snapshot_every: int = 1_000_000  #: commands between snapshots; 0: never
+    max_delay_us: int = 0                     #: 0: cut as soon as the input is drained
+    snapshot_every: int = 1_000_000           #: commands between snapshots; 0: never
     snapshot_retain: int = 3
 
 
@@ -66,6 +87,13 @@ class AckRouter:
             self.socket.send_multipart([request.producer, *frames], copy=False)
 
 
+def _socket(context: zmq.Context, kind: int, endpoint: str) -> zmq.Socket:
+    socket = context.socket(kind)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.bind(endpoint)
+    return socket
+
+
 class EngineNode:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -75,6 +103,32 @@ class EngineNode:
         self.journal.set_config({"capacities": config.capacities.as_dict()})
         self.snapshots = SnapshotStore(data / "snapshots", retain=config.snapshot_retain)
         warm_up()
+        self.blp = self._recover()
+        self.context = zmq.Context.instance()
+        self.commands = _socket(self.context, zmq.ROUTER, config.command_endpoint)
+        self.control = _socket(self.context, zmq.REP, config.control_endpoint)
+        self.replication = _socket(self.context, zmq.ROUTER, config.replication_endpoint)
+        self.roles = RoleMachine()
+        self.pipeline: Pipeline | None = None
+        self.standby_link: StandbyLink | None = None
+        self.primary_link: PrimaryLink | None = None
+        self.writer = SnapshotWriter(self.snapshots)
+        self._snapshot_future = None
+        self._since_snapshot = 0
+        self._batches_since_check = 0
+        self._stopping = False
+        self.started = time.time()
+        self.processed = 0
+        if config.role == "primary":
+            self._become_primary(Event.START_PRIMARY)
+        elif config.role == "standby":
+            if not config.primary_endpoint:
+                raise ValueError("a standby needs the primary's replication endpoint")
+            self._follow(Event.START_STANDBY, config.primary_endpoint)
+        else:
+            raise ValueError(f"role must be primary or standby, not {config.role!r}")
+
+    def _recover(self):
         recovered = recover(self.journal, self.snapshots)
         for path, why in recovered.skipped_snapshots:
             log.warning("snapshot %s not used: %s", path.name, why)
@@ -82,59 +136,155 @@ class EngineNode:
                  recovered.last_seq, recovered.seconds,
                  recovered.snapshot.seq if recovered.snapshot else "none",
                  recovered.replayed_commands)
+        return recovered.blp
+
+    # ------------------------------------------------------------ roles
+    def _become_primary(self, event: Event) -> None:
+        self.roles.fire(event)
         last = self.journal.last_batch
         last_ts = int(last.commands["ts"][-1]) if last else 0
-        self.sequencer = Sequencer(self.journal.last_seq + 1, last_ts,
-                                   max_batch=config.max_batch,
-                                   max_delay_ns=config.max_delay_us * 1000)
-        self.context = zmq.Context.instance()
-        self.commands = self.context.socket(zmq.ROUTER)
-        self.commands.setsockopt(zmq.LINGER, 0)
-        self.commands.setsockopt(zmq.ROUTER_MANDATORY, 0)
-        self.commands.bind(config.command_endpoint)
-        self.control = self.context.socket(zmq.REP)
-        self.control.setsockopt(zmq.LINGER, 0)
-        self.control.bind(config.control_endpoint)
-        self.pipeline = Pipeline(self.sequencer, self.journal, recovered.blp,
-                                 [AckRouter(self.commands)])
-        self.writer = SnapshotWriter(self.snapshots)
-        self._snapshot_future = None
-        self._since_snapshot = 0
-        self._stopping = False
-        self.started = time.time()
-        self.processed = 0
+        sequencer = Sequencer(self.journal.last_seq + 1, last_ts,
+                              max_batch=self.config.max_batch,
+                              max_delay_ns=self.config.max_delay_us * 1000)
+        self.standby_link = None
+        if self.config.replication != "none":
+            self.standby_link = StandbyLink(
+                self.replication, self.journal, node_id=self.config.node_id,
+                mode=self.config.replication, on_loss=self.config.on_standby_loss,
+                sync_timeout_ms=self.config.sync_timeout_ms,
+                peer_timeout_ms=self.config.peer_timeout_ms,
+                heartbeat_ms=self.config.heartbeat_ms, idle=self._idle_while_stopped)
+        self.pipeline = Pipeline(sequencer, self.journal, self.blp, [AckRouter(self.commands)],
+                                 replicator=self.standby_link)
+        log.info("node %d is PRIMARY in epoch %d at seq %d (replication %s)",
+                 self.config.node_id, self.journal.epoch, self.journal.last_seq,
+                 self.config.replication)
+
+    def _follow(self, event: Event, primary_endpoint: str) -> None:
+        self.roles.fire(event)
+        self.pipeline = None
+        self.standby_link = None
+        self.primary_link = PrimaryLink(
+            self.context, primary_endpoint, self.journal, node_id=self.config.node_id,
+            apply=self._apply, rebuild=self._rebuild, state_hash=self._state_hash,
+            heartbeat_ms=self.config.heartbeat_ms, peer_timeout_ms=self.config.peer_timeout_ms)
+        log.info("node %d is a STANDBY following %s", self.config.node_id, primary_endpoint)
+
+    def _apply(self, batch: Batch) -> None:
+        self.blp.process_view(batch.commands)     # a standby's events go nowhere
+        self._count(batch.count)
+
+    def _rebuild(self) -> None:
+        self.blp = self._recover()
+
+    def _state_hash(self) -> tuple[int, bytes]:
+        return self.blp.last_seq, self.blp.state_hash()
+
+    def promote(self) -> dict:
+        """Standby -> primary: a new epoch, journaled before the first command of it."""
+        if self.roles.role is not Role.STANDBY:
+            return {"error": f"a {self.roles.role.value} node cannot be promoted"}
+        self.primary_link.close()
+        self.primary_link = None
+        epoch = self.journal.epoch + 1
+        self.journal.set_epoch(epoch)
+        log.warning("PROMOTED: node %d starts epoch %d at seq %d", self.config.node_id, epoch,
+                    self.journal.last_seq)
+        self._become_primary(Event.PROMOTE)
+        return {"ok": True, "epoch": epoch, "seq": self.journal.last_seq}
+
+    def fence(self, epoch: int) -> dict:
+        """Another node holds a higher epoch: stop accepting commands."""
+        if epoch <= self.journal.epoch:
+            return {"error": f"epoch {epoch} is not above ours ({self.journal.epoch})"}
+        if self.roles.role is Role.PRIMARY and self.pipeline is not None:
+            self.pipeline.flush()
+        self.roles.fire(Event.HIGHER_EPOCH_SEEN)
+        self.pipeline = None
+        self.standby_link = None
+        log.warning("FENCED: epoch %d exists; node %d accepts no more commands", epoch,
+                    self.config.node_id)
+        return {"ok": True, "role": self.roles.role.value}
+
+    def rejoin(self, primary_endpoint: str) -> dict:
+        if not self.roles.can(Event.REJOIN):
+            return {"error": f"a {self.roles.role.value} node cannot rejoin"}
+        if self.pipeline is not None:
+            self.pipeline.flush()
+        self._follow(Event.REJOIN, primary_endpoint)
+        return {"ok": True, "role": self.roles.role.value}
 
     # ------------------------------------------------------------ the loop
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
-        poller = zmq.Poller()
-        poller.register(self.commands, zmq.POLLIN)
-        poller.register(self.control, zmq.POLLIN)
-        log.info("node %d ready: commands %s, control %s, last seq %d",
+        log.info("node %d ready: commands %s, control %s, replication %s",
                  self.config.node_id, self.config.command_endpoint,
-                 self.config.control_endpoint, self.journal.last_seq)
+                 self.config.control_endpoint, self.config.replication_endpoint)
         try:
             while not self._stopping:
-                wait = self.sequencer.wait_ns()
-                timeout = 100 if wait is None else -(-wait // 1_000_000)
-                ready = dict(poller.poll(timeout))
-                if self.commands in ready:
-                    self._drain_commands()
-                self._process_due()
-                if self.control in ready:
-                    self._serve_control()
-                self._check_snapshot()
+                self._step()
         finally:
             self._shutdown()
 
     def stop(self) -> None:
         self._stopping = True
 
+    def _step(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.commands, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
+        poller.register(self.replication, zmq.POLLIN)
+        if self.primary_link is not None:
+            poller.register(self.primary_link.socket, zmq.POLLIN)
+        wait = self.pipeline.sequencer.wait_ns() if self.pipeline else None
+        timeout = min(self.config.heartbeat_ms, 100) if wait is None else -(-wait // 1_000_000)
+        ready = dict(poller.poll(timeout))
+        if self.commands in ready:
+            self._drain_commands()
+        if self.pipeline is not None:
+            self._process_due()
+        if self.standby_link is not None:
+            self.standby_link.poll()
+            self.standby_link.pump()
+            if self.standby_link.higher_epoch is not None:
+                self.fence(self.standby_link.higher_epoch)
+        elif self.replication in ready:
+            self._drop(self.replication)
+        if self.primary_link is not None:
+            self.primary_link.poll()
+            self.primary_link.pump()
+            link = self.primary_link.state
+            if link == "live" and self.roles.role is Role.CATCHING_UP:
+                self.roles.fire(Event.CAUGHT_UP)
+                log.info("standby caught up at seq %d", self.journal.last_seq)
+            elif link == "catching_up" and self.roles.role is Role.STANDBY:
+                self.roles.fire(Event.FELL_BEHIND)   # (a silent primary is not "behind":
+                                                     # that standby can still be promoted)
+        if self.control in ready:
+            self._serve_control()
+        self._check_snapshot()
+
+    @staticmethod
+    def _drop(socket: zmq.Socket) -> None:
+        while True:
+            try:
+                socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+
+    @property
+    def accepting(self) -> bool:
+        if not self.roles.accepts_commands or self.pipeline is None:
+            return False
+        link = self.standby_link
+        return not (link is not None and link.mode == "sync" and link.on_loss == "stop"
+                    and link.state != "live")
+
     def _drain_commands(self) -> None:
         while True:
             try:
-                frames = self.commands.recv_multipart(zmq.NOBLOCK, copy=True)
+                frames = self.commands.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             producer, body = frames[0], frames[1:]
@@ -143,26 +293,49 @@ class EngineNode:
             except ProtocolError as e:
                 self.commands.send_multipart([producer, *encode_error(0, e.status, str(e))])
                 continue
+            if not self.accepting:
+                status = Status.NOT_PRIMARY if not self.roles.accepts_commands \
+                    else Status.UNAVAILABLE
+                self.commands.send_multipart([producer, *encode_error(
+                    request_id, status, f"node {self.config.node_id} is "
+                                        f"{self.roles.role.value}; send commands to the primary")])
+                continue
             self.pipeline.offer(producer, request_id, commands)
 
+    def _idle_while_stopped(self) -> None:
+        """While a sync primary waits for a lost standby (on_loss=stop): serve control,
+        refuse commands."""
+        if self.control.poll(0):
+            self._serve_control()
+        if self.commands.poll(0):
+            self._drain_commands()
+
     def _process_due(self) -> None:
-        if self.sequencer.pending and (self.config.max_delay_us == 0 or self.sequencer.due()):
-            done = self.pipeline.flush()
-            self.processed += done
-            self._since_snapshot += done
-            every = self.config.snapshot_every
-            if every and self._since_snapshot >= every:
-                self.take_snapshot()
+        sequencer = self.pipeline.sequencer
+        if sequencer.pending and (self.config.max_delay_us == 0 or sequencer.due()):
+            self._count(self.pipeline.flush())
+            self._batches_since_check += 1
+            if self.standby_link is not None and \
+                    self._batches_since_check >= self.config.hash_check_every:
+                self._batches_since_check = 0
+                self.standby_link.send_checkpoint(*self._state_hash())
+
+    def _count(self, commands: int) -> None:
+        self.processed += commands
+        self._since_snapshot += commands
+        every = self.config.snapshot_every
+        if every and self._since_snapshot >= every:
+            self.take_snapshot()
 
     # ------------------------------------------------------------ snapshots
     def take_snapshot(self) -> bool:
         """Copy the arrays now; hash and write them in the background."""
-        blp = self.pipeline.blp
-        future = self.writer.submit(blp.last_seq, self.journal.epoch, self.journal.last_hash,
-                                    blp.capacities, capture(blp.arrays()))
+        future = self.writer.submit(self.blp.last_seq, self.journal.epoch,
+                                    self.journal.last_hash, self.blp.capacities,
+                                    capture(self.blp.arrays()))
         if future is None:
             return False
-        self._snapshot_future = (blp.last_seq, future)
+        self._snapshot_future = (self.blp.last_seq, future)
         self._since_snapshot = 0
         return True
 
@@ -183,13 +356,21 @@ class EngineNode:
 
     # ------------------------------------------------------------ control
     def status(self, with_hash: bool = False) -> dict:
-        out = {"role": "primary", "node_id": self.config.node_id, "epoch": self.journal.epoch,
-               "last_seq": self.journal.last_seq, "journal_hash": self.journal.last_hash.hex(),
-               "processed": self.processed, "uptime_s": round(time.time() - self.started, 3),
+        out = {"role": self.roles.role.value, "node_id": self.config.node_id,
+               "epoch": self.journal.epoch, "last_seq": self.journal.last_seq,
+               "applied_seq": self.blp.last_seq, "accepting": self.accepting,
+               "journal_hash": self.journal.last_hash.hex(), "processed": self.processed,
+               "uptime_s": round(time.time() - self.started, 3),
                "durability": self.config.durability,
                "snapshots": [p.name for p in self.snapshots.paths()]}
+        if self.standby_link is not None:
+            out["replication"] = self.standby_link.status()
+        elif self.primary_link is not None:
+            out["replication"] = self.primary_link.status()
+        else:
+            out["replication"] = {"mode": self.config.replication if self.pipeline else "off"}
         if with_hash:
-            out["state_hash"] = self.pipeline.blp.state_hash().hex()
+            out["state_hash"] = self.blp.state_hash().hex()
         return out
 
     def _serve_control(self) -> None:
@@ -197,34 +378,43 @@ class EngineNode:
             request = msgpack.unpackb(self.control.recv(), raw=False)
             op = request.get("op") if isinstance(request, dict) else None
         except (ValueError, msgpack.UnpackException):
-            op = None
+            request, op = {}, None
         if op == "status":
             reply = self.status(bool(request.get("hash")))
         elif op == "snapshot":
-            self.pipeline.flush()
+            if self.pipeline is not None:
+                self.pipeline.flush()
             started = self.take_snapshot()
             self._check_snapshot(wait=True)
-            reply = {"ok": started, "seq": self.pipeline.blp.last_seq}
+            reply = {"ok": started, "seq": self.blp.last_seq}
         elif op == "stop":
             self.stop()
             reply = {"ok": True}
+        elif op == "promote":
+            reply = self.promote()
+        elif op == "fence" and isinstance(request.get("epoch"), int):
+            reply = self.fence(request["epoch"])
+        elif op == "rejoin" and isinstance(request.get("primary"), str):
+            reply = self.rejoin(request["primary"])
         else:
-            reply = {"error": "unknown request; ops are status, snapshot, stop"}
+            reply = {"error": "unknown request; ops are status, snapshot, stop, promote, "
+                              "fence {epoch}, rejoin {primary}"}
         self.control.send(msgpack.packb(reply))
 
     def _shutdown(self) -> None:
         try:
-            if self.pipeline.stopped is None:
+            if self.pipeline is not None and self.pipeline.stopped is None:
                 self.pipeline.flush()
-                self._check_snapshot(wait=True)
-                blp = self.pipeline.blp
-                if blp.last_seq:
-                    self.journal.record_checkpoint(blp.last_seq, blp.state_hash())
-                log.info("stopped cleanly at seq %d", self.journal.last_seq)
+            self._check_snapshot(wait=True)
+            if self.blp.last_seq and self.blp.last_seq == self.journal.last_seq:
+                self.journal.record_checkpoint(self.blp.last_seq, self.blp.state_hash())
+            log.info("stopped at seq %d as %s", self.journal.last_seq, self.roles.role.value)
         finally:
             self.journal.close()
-            self.commands.close(0)
-            self.control.close(0)
+            for socket in (self.commands, self.control, self.replication):
+                socket.close(0)
+            if self.primary_link is not None:
+                self.primary_link.close()
 
 
 def control_request(endpoint: str, request: dict, timeout_ms: int = 5_000) -> dict:
@@ -239,4 +429,3 @@ def control_request(endpoint: str, request: dict, timeout_ms: int = 5_000) -> di
         return msgpack.unpackb(socket.recv(), raw=False)
     finally:
         socket.close(0)
-

@@ -36,11 +36,18 @@ def free_port() -> int:
 
 
 class NodeProcess:
-    def __init__(self, data_dir: Path, *, snapshot_every: int = 0, durability: str = "fsync",
-                 capacities: dict | None = None, log: Path | None = None) -> None:
+    def __init__(self, data_dir: Path, *, role: str = "primary", primary: str | None = None,
+                 snapshot_every: int = 0, durability: str = "fsync",
+                 capacities: dict | None = None, log: Path | None = None,
+                 node_id: int = 1, extra: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
+        self.role = role
+        self.primary = primary
+        self.node_id = node_id
+        self.extra = extra
         self.command_endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.control_endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.replication_endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.snapshot_every = snapshot_every
         self.durability = durability
         self.capacities = capacities or {"instruments": 8, "accounts": 64, "orders": 1 << 15,
@@ -49,9 +56,13 @@ class NodeProcess:
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        args = [sys.executable, "-m", "cli.main", "primary", "--data", str(self.data_dir),
+        args = [sys.executable, "-m", "cli.main", self.role, "--data", str(self.data_dir),
                 "--commands", self.command_endpoint, "--control", self.control_endpoint,
-                "--durability", self.durability, "--snapshot-every", str(self.snapshot_every)]
+                "--replication-port", self.replication_endpoint, "--node-id", str(self.node_id),
+                "--durability", self.durability, "--snapshot-every", str(self.snapshot_every),
+                *self.extra]
+        if self.role == "standby":
+            args += ["--primary", self.primary]
         for name, value in self.capacities.items():
             args += [f"--{name}", str(value)]
         return args
@@ -79,6 +90,9 @@ class NodeProcess:
 
     def snapshot(self) -> dict:
         return control_request(self.control_endpoint, {"op": "snapshot"}, timeout_ms=60_000)
+
+    def control(self, request: dict, timeout_ms: int = 10_000) -> dict:
+        return control_request(self.control_endpoint, request, timeout_ms=timeout_ms)
 
     def stop(self, timeout: float = 60.0) -> int:
         """Ask the node to stop cleanly; returns its exit code."""
