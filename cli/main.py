@@ -14,7 +14,7 @@ import click  # noqa: E402
 
 from .demo import demo  # noqa: E402
 from .history import audit, drill, replay  # noqa: E402
-from .node import failover, primary, rejoin, snapshot, standby, status  # noqa: E402
+from .node import failover, primary, rejoin, snapshot, standby, status, witness  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,8 +23,8 @@ def main() -> None:
     """ringex: an LMAX-style exchange, a replicated deterministic state machine in Python."""
 
 
-for command in (demo, primary, standby, status, failover, rejoin, snapshot, replay, audit,
-                drill):
+for command in (demo, primary, standby, status, failover, rejoin, witness, snapshot, replay,
+                audit, drill):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ NODE_OPTIONS = [
     click.option("--snapshot-every", default=1_000_000, show_default=True,
                  help="Commands between snapshots (0: never)."),
     click.option("--max-batch", default=4096, show_default=True),
+    click.option("--witness", "witness_endpoint",
+                 help="A witness (ringex witness) for automatic failover: the primary holds "
+                      "its lease, a standby that loses the primary claims the next epoch."),
+    click.option("--lease-ms", default=1000, show_default=True),
 ]
 
 
@@ -183,3 +187,19 @@ def snapshot(target: str, snapshot_dir: Path | None) -> None:
     except JournalError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"snapshot at seq {seq} written to {path} (state hash {state_hash.hex()})")
+
+
+@click.command()
+@click.option("--bind", "endpoint", default="tcp://127.0.0.1:7009", show_default=True)
+@click.option("--lease-ms", default=1000, show_default=True,
+              help="How long a primary's lease lasts without renewal.")
+def witness(endpoint: str, lease_ms: int) -> None:
+    """Run a witness: it grants promotion so that two nodes are never both primary."""
+    import signal
+
+    from replication.witness import Witness
+    setup_logging()
+    server = Witness(endpoint, lease_ms)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    server.run()

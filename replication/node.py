@@ -47,6 +47,7 @@ from .command_port import (ProtocolError, Status, decode_request, encode_error,
 from .primary_link import PrimaryLink
 from .roles import Event, Role, RoleMachine
 from .standby_link import StandbyLink
+from .witness import WitnessClient
 
 log = logging.getLogger("ringex.node")
 
@@ -72,6 +73,9 @@ class NodeConfig:
     max_delay_us: int = 0                     #: 0: cut as soon as the input is drained
     snapshot_every: int = 1_000_000           #: commands between snapshots; 0: never
     snapshot_retain: int = 3
+    witness_endpoint: str | None = None       #: automatic failover through a witness
+    lease_ms: int = 1000
+    lease_margin_ms: int = 200
 
 
 class AckRouter:
@@ -119,6 +123,11 @@ class EngineNode:
         self._stopping = False
         self.started = time.time()
         self.processed = 0
+        self.witness = WitnessClient(config.witness_endpoint) if config.witness_endpoint \
+            else None
+        self.lease_until = 0.0       #: monotonic time our lease ends (witness mode)
+        self._had_lease = False
+        self._last_witness_ask = 0.0
         if config.role == "primary":
             self._become_primary(Event.START_PRIMARY)
         elif config.role == "standby":
@@ -197,14 +206,51 @@ class EngineNode:
         """Another node holds a higher epoch: stop accepting commands."""
         if epoch <= self.journal.epoch:
             return {"error": f"epoch {epoch} is not above ours ({self.journal.epoch})"}
-        if self.roles.role is Role.PRIMARY and self.pipeline is not None:
+        if self.roles.role is Role.PRIMARY and self.pipeline is not None and self._lease_ok():
             self.pipeline.flush()
-        self.roles.fire(Event.HIGHER_EPOCH_SEEN)
-        self.pipeline = None
-        self.standby_link = None
-        log.warning("FENCED: epoch %d exists; node %d accepts no more commands", epoch,
-                    self.config.node_id)
+        self._fence(Event.HIGHER_EPOCH_SEEN, f"epoch {epoch} exists")
         return {"ok": True, "role": self.roles.role.value}
+
+    def _fence(self, event: Event, why: str) -> None:
+        self.roles.fire(event)
+        self.pipeline = None           # anything still pending is never acknowledged
+        self.standby_link = None
+        log.warning("FENCED (%s): node %d accepts no more commands", why, self.config.node_id)
+
+    # ------------------------------------------------------------ the witness (optional)
+    def _lease_ok(self) -> bool:
+        return self.witness is None or time.monotonic() < self.lease_until
+
+    def _tend_witness(self) -> None:
+        """Primary: renew the lease, fence on refusal or lapse. Standby: claim the next
+        epoch once the primary is lost, and promote when granted."""
+        now = time.monotonic()
+        answer = self.witness.answer()
+        role = self.roles.role
+        if answer is not None:
+            reply, sent = answer
+            if reply.get("ok"):
+                self.lease_until = sent + (reply["lease_ms"] - self.config.lease_margin_ms) / 1000
+                self._had_lease = True
+                if role is Role.STANDBY:
+                    log.warning("the witness granted epoch %d", reply["epoch"])
+                    self.promote()
+                    return
+            elif role is Role.PRIMARY and self._had_lease:
+                return self._fence(Event.LEASE_LOST, f"witness: {reply.get('reason')}")
+        if role is Role.PRIMARY:
+            if self._had_lease and now >= self.lease_until:
+                return self._fence(Event.LEASE_LOST, "lease expired")
+            if now - self._last_witness_ask >= self.config.heartbeat_ms / 1000:
+                if self.witness.ask({"op": "renew", "node": self.config.node_id,
+                                     "epoch": self.journal.epoch}):
+                    self._last_witness_ask = now
+        elif role is Role.STANDBY and self.primary_link is not None and \
+                self.primary_link.primary_lost:
+            if now - self._last_witness_ask >= self.config.heartbeat_ms / 1000:
+                if self.witness.ask({"op": "claim", "node": self.config.node_id,
+                                     "epoch": self.journal.epoch + 1}):
+                    self._last_witness_ask = now
 
     def rejoin(self, primary_endpoint: str) -> dict:
         if not self.roles.can(Event.REJOIN):
@@ -239,10 +285,14 @@ class EngineNode:
             poller.register(self.primary_link.socket, zmq.POLLIN)
         wait = self.pipeline.sequencer.wait_ns() if self.pipeline else None
         timeout = min(self.config.heartbeat_ms, 100) if wait is None else -(-wait // 1_000_000)
+        if self.witness is not None:
+            timeout = min(timeout, 20)
         ready = dict(poller.poll(timeout))
+        if self.witness is not None:
+            self._tend_witness()
         if self.commands in ready:
             self._drain_commands()
-        if self.pipeline is not None:
+        if self.pipeline is not None and self._lease_ok():
             self._process_due()
         if self.standby_link is not None:
             self.standby_link.poll()
@@ -363,6 +413,10 @@ class EngineNode:
                "uptime_s": round(time.time() - self.started, 3),
                "durability": self.config.durability,
                "snapshots": [p.name for p in self.snapshots.paths()]}
+        if self.witness is not None:
+            out["witness"] = {"endpoint": self.config.witness_endpoint,
+                              "lease_left_ms": max(0, round(
+                                  (self.lease_until - time.monotonic()) * 1000))}
         if self.standby_link is not None:
             out["replication"] = self.standby_link.status()
         elif self.primary_link is not None:
@@ -415,6 +469,8 @@ class EngineNode:
                 socket.close(0)
             if self.primary_link is not None:
                 self.primary_link.close()
+            if self.witness is not None:
+                self.witness.close()
 
 
 def control_request(endpoint: str, request: dict, timeout_ms: int = 5_000) -> dict:

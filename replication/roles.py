@@ -6,7 +6,7 @@ node that detects it stops rather than risk accepting orders beside another prim
 
 ::
 
-    STARTING ──start_primary──▶ PRIMARY ──higher_epoch_seen──▶ FENCED ──rejoin──▶ CATCHING_UP
+    STARTING ──start_primary──▶ PRIMARY ──higher_epoch_seen / lease_lost──▶ FENCED ──rejoin──▶ CATCHING_UP
         │                          ▲                                                  │
         └──start_standby──▶ CATCHING_UP ──caught_up──▶ STANDBY ──fell_behind──────────┘
                                                          │  │
@@ -39,6 +39,7 @@ class Event(Enum):
     FELL_BEHIND = "fell_behind"
     PROMOTE = "promote"
     HIGHER_EPOCH_SEEN = "higher_epoch_seen"
+    LEASE_LOST = "lease_lost"      #: the witness refused or let lapse a primary's lease
     REJOIN = "rejoin"
     STOP = "stop"
 
@@ -50,6 +51,7 @@ TRANSITIONS: dict[tuple[Role, Event], Role] = {
     (Role.STANDBY, Event.FELL_BEHIND): Role.CATCHING_UP,
     (Role.STANDBY, Event.PROMOTE): Role.PRIMARY,
     (Role.PRIMARY, Event.HIGHER_EPOCH_SEEN): Role.FENCED,
+    (Role.PRIMARY, Event.LEASE_LOST): Role.FENCED,
     (Role.STANDBY, Event.HIGHER_EPOCH_SEEN): Role.STANDBY,
     (Role.CATCHING_UP, Event.HIGHER_EPOCH_SEEN): Role.CATCHING_UP,
     (Role.FENCED, Event.HIGHER_EPOCH_SEEN): Role.FENCED,

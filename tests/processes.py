@@ -124,3 +124,28 @@ class NodeProcess:
         if self.alive:
             self.proc.kill()
             self._wait(30)
+
+
+class WitnessProcess:
+    """``ringex witness`` on a free loopback port."""
+
+    def __init__(self, log: Path, lease_ms: int = 600) -> None:
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.lease_ms = lease_ms
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "WitnessProcess":
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "witness", "--bind", self.endpoint,
+             "--lease-ms", str(self.lease_ms)], cwd=ROOT, stdout=out, stderr=out)
+        _LIVE.add(self.proc)
+        time.sleep(0.3)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        _LIVE.discard(self.proc)
