@@ -9,13 +9,6 @@ from __future__ import annotations
 import time
 
 import click
-import numpy as np
-
-from core.blp import BusinessLogicProcessor, warm_up
-from core.config import Capacities
-from core.describe import top_of_book
-from core.enums import EventKind
-from core.workload import TICK, StreamSpec, generate
 
 BATCH = 1024
 
@@ -32,6 +25,14 @@ def _money(price: int) -> str:
 @click.option("--show", default=8, show_default=True, help="Instruments to show.")
 def demo(commands: int, instruments: int, accounts: int, seed: int, show: int) -> None:
     """Run the business-logic processor over a generated market and show what it did."""
+    import numpy as np
+
+    from core.blp import BusinessLogicProcessor, warm_up
+    from core.config import Capacities
+    from core.describe import top_of_book
+    from core.enums import EventKind
+    from core.workload import TICK, StreamSpec, generate
+
     click.echo(f"generating {commands:,} order commands over {instruments} instruments ...")
     stream = generate(StreamSpec(commands=commands, instruments=instruments,
                                  accounts=accounts, target_orders=100 * instruments,

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from core.config import Capacities
-from journal.format import JournalError
 
 CAPACITY_OPTIONS = [
     click.option("--instruments", default=Capacities.instruments, show_default=True),
@@ -53,13 +52,13 @@ NODE_OPTIONS = [
                                          "(with an alarm) or accept no orders."),
     click.option("--sync-timeout-ms", default=1000, show_default=True),
     click.option("--peer-timeout-ms", default=1500, show_default=True),
-    click.option("--hash-check-every", default=100, show_default=True,
-                 help="Batches between state-hash checks sent to the standby."),
     click.option("--durability", type=click.Choice(["fsync", "async"]), default="fsync",
                  show_default=True),
     click.option("--node-id", default=1, show_default=True),
     click.option("--snapshot-every", default=1_000_000, show_default=True,
-                 help="Commands between snapshots (0: never)."),
+                 help="Snapshot at every multiple of this sequence number (0: never). "
+                      "Primary and standby compare state hashes at these snapshots: give "
+                      "both the same value."),
     click.option("--max-batch", default=4096, show_default=True),
     click.option("--witness", "witness_endpoint",
                  help="A witness (ringex witness) for automatic failover: the primary holds "
@@ -82,6 +81,7 @@ def _run_node(role: str, primary_endpoint: str | None, options: dict) -> None:
                                if k not in names})
     config = NodeConfig(role=role, primary_endpoint=primary_endpoint, capacities=capacities,
                         **options)
+    from journal.format import JournalError
     try:
         EngineNode(config).run()
     except JournalError as e:
@@ -108,7 +108,7 @@ def standby(primary_endpoint: str, **options) -> None:
 
 
 def _ask(endpoint: str, request: dict, timeout_ms: int = 5_000) -> dict:
-    from replication.node import control_request
+    from replication.control import control_request
     try:
         return control_request(endpoint, request, timeout_ms)
     except TimeoutError as e:
@@ -122,12 +122,12 @@ def _ask(endpoint: str, request: dict, timeout_ms: int = 5_000) -> dict:
               help="The old primary's control port: fenced first, if it answers.")
 def failover(standby_control: str, old_control: str | None) -> None:
     """Promote the standby to primary in a new epoch; fence the old primary if reachable."""
-    from replication.node import control_request
+    from replication.control import control_request
     state = _ask(standby_control, {"op": "status"})
     if old_control:
         try:
             fenced = control_request(old_control, {"op": "fence", "epoch": state["epoch"] + 1},
-                                     timeout_ms=1000)
+                                     timeout_ms=250)
             click.echo(f"old primary: {fenced}")
         except TimeoutError:
             click.echo("old primary unreachable: not fenced (it fences itself when it hears "
@@ -157,7 +157,7 @@ def rejoin(control_endpoint: str, primary_endpoint: str) -> None:
               help="Also compute the state hash (costs a pass over the state).")
 def status(control_endpoint: str, with_hash: bool) -> None:
     """Show a running node's role, epoch, last sequence number and more."""
-    from replication.node import control_request
+    from replication.control import control_request
     try:
         reply = control_request(control_endpoint, {"op": "status", "hash": with_hash})
     except TimeoutError as e:
@@ -174,13 +174,14 @@ def snapshot(target: str, snapshot_dir: Path | None) -> None:
     state from a data directory's journal and write a snapshot of it (TARGET is the data
     directory holding journal/)."""
     if "://" in target:
-        from replication.node import control_request
+        from replication.control import control_request
         try:
             reply = control_request(target, {"op": "snapshot"}, timeout_ms=600_000)
         except TimeoutError as e:
             raise click.ClickException(str(e)) from e
         click.echo(json.dumps(reply))
         return
+    from journal.format import JournalError
     from journal.offline import snapshot_offline
     try:
         path, seq, state_hash = snapshot_offline(Path(target), snapshot_dir)

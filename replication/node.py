@@ -18,7 +18,13 @@ cuts a batch, sends it to the standby, journals it, waits for the standby's ackn
 of a higher epoch (``fence``, or a message from a promoted node) stops accepting commands;
 ``rejoin`` makes it follow the new primary, dropping whatever it journaled that was never
 replicated. On start a node recovers from its newest valid snapshot and its journal tail; on a
-clean stop it records the final state hash as a checkpoint. A journal failure stops the node
+clean stop it records the final state hash as a checkpoint.
+
+Snapshots are taken at every multiple of ``snapshot_every`` (the engine pauses only to copy its
+arrays; hashing and writing run on a background thread). Because batches are replicated whole,
+primary and standby snapshot at the same sequence numbers: the primary sends each snapshot's
+state hash, and the standby compares it with its own. That is the divergence check, and it
+costs the hot path nothing. A journal failure stops the node
 (fail-stop): nothing of the failing batch was applied or acknowledged.
 """
 from __future__ import annotations
@@ -65,13 +71,12 @@ class NodeConfig:
     sync_timeout_ms: int = 1000
     peer_timeout_ms: int = 1500
     heartbeat_ms: int = 100
-    hash_check_every: int = 100               #: batches between state-hash checkpoints
     capacities: Capacities = field(default_factory=Capacities)
     durability: str = "fsync"
     node_id: int = 1
     max_batch: int = 4096
     max_delay_us: int = 0                     #: 0: cut as soon as the input is drained
-    snapshot_every: int = 1_000_000           #: commands between snapshots; 0: never
+    snapshot_every: int = 1_000_000           #: snapshot at multiples of this seq; 0: never
     snapshot_retain: int = 3
     witness_endpoint: str | None = None       #: automatic failover through a witness
     lease_ms: int = 1000
@@ -118,8 +123,7 @@ class EngineNode:
         self.primary_link: PrimaryLink | None = None
         self.writer = SnapshotWriter(self.snapshots)
         self._snapshot_future = None
-        self._since_snapshot = 0
-        self._batches_since_check = 0
+        self._snapshot_due_at = self._next_multiple(self.blp.last_seq)
         self._stopping = False
         self.started = time.time()
         self.processed = 0
@@ -175,7 +179,7 @@ class EngineNode:
         self.standby_link = None
         self.primary_link = PrimaryLink(
             self.context, primary_endpoint, self.journal, node_id=self.config.node_id,
-            apply=self._apply, rebuild=self._rebuild, state_hash=self._state_hash,
+            apply=self._apply, rebuild=self._rebuild,
             heartbeat_ms=self.config.heartbeat_ms, peer_timeout_ms=self.config.peer_timeout_ms)
         log.info("node %d is a STANDBY following %s", self.config.node_id, primary_endpoint)
 
@@ -185,9 +189,6 @@ class EngineNode:
 
     def _rebuild(self) -> None:
         self.blp = self._recover()
-
-    def _state_hash(self) -> tuple[int, bytes]:
-        return self.blp.last_seq, self.blp.state_hash()
 
     def promote(self) -> dict:
         """Standby -> primary: a new epoch, journaled before the first command of it."""
@@ -364,17 +365,21 @@ class EngineNode:
         sequencer = self.pipeline.sequencer
         if sequencer.pending and (self.config.max_delay_us == 0 or sequencer.due()):
             self._count(self.pipeline.flush())
-            self._batches_since_check += 1
-            if self.standby_link is not None and \
-                    self._batches_since_check >= self.config.hash_check_every:
-                self._batches_since_check = 0
-                self.standby_link.send_checkpoint(*self._state_hash())
+
+    def _next_multiple(self, seq: int) -> int | None:
+        every = self.config.snapshot_every
+        return (seq // every + 1) * every if every else None
 
     def _count(self, commands: int) -> None:
+        """After each applied batch: snapshot when it crossed a multiple of snapshot_every.
+
+        Batches are replicated whole, so primary and standby cross the same multiples at the
+        same batch boundaries: both snapshot (and hash) at the same sequence numbers, which is
+        how the standby proves it has not diverged without hashing on the hot path."""
         self.processed += commands
-        self._since_snapshot += commands
-        every = self.config.snapshot_every
-        if every and self._since_snapshot >= every:
+        due = self._snapshot_due_at
+        if due is not None and self.blp.last_seq >= due:
+            self._snapshot_due_at = self._next_multiple(self.blp.last_seq)
             self.take_snapshot()
 
     # ------------------------------------------------------------ snapshots
@@ -384,9 +389,10 @@ class EngineNode:
                                     self.journal.last_hash, self.blp.capacities,
                                     capture(self.blp.arrays()))
         if future is None:
+            log.warning("snapshot at seq %d skipped: the previous one is still being written",
+                        self.blp.last_seq)
             return False
         self._snapshot_future = (self.blp.last_seq, future)
-        self._since_snapshot = 0
         return True
 
     def _check_snapshot(self, wait: bool = False) -> None:
@@ -403,6 +409,10 @@ class EngineNode:
             return
         self.journal.record_checkpoint(seq, state_hash)
         log.info("snapshot at seq %d written to %s", seq, path.name)
+        if self.standby_link is not None:
+            self.standby_link.send_checkpoint(seq, state_hash)
+        elif self.primary_link is not None:
+            self.primary_link.own_checkpoint(seq, state_hash)
 
     # ------------------------------------------------------------ control
     def status(self, with_hash: bool = False) -> dict:
@@ -471,17 +481,3 @@ class EngineNode:
                 self.primary_link.close()
             if self.witness is not None:
                 self.witness.close()
-
-
-def control_request(endpoint: str, request: dict, timeout_ms: int = 5_000) -> dict:
-    """Send one control request to a node and return its reply (raises TimeoutError)."""
-    socket = zmq.Context.instance().socket(zmq.REQ)
-    socket.setsockopt(zmq.LINGER, 0)
-    socket.connect(endpoint)
-    try:
-        socket.send(msgpack.packb(request))
-        if not socket.poll(timeout_ms):
-            raise TimeoutError(f"no answer from {endpoint}")
-        return msgpack.unpackb(socket.recv(), raw=False)
-    finally:
-        socket.close(0)

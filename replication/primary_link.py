@@ -33,7 +33,6 @@ class RefusedByPrimary(JournalError):
 class PrimaryLink:
     def __init__(self, context: zmq.Context, endpoint: str, journal: Journal, *, node_id: int,
                  apply: Callable[[Batch], None], rebuild: Callable[[], None],
-                 state_hash: Callable[[], tuple[int, bytes]],
                  heartbeat_ms: int = 100, peer_timeout_ms: int = 1500,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.endpoint = endpoint
@@ -41,7 +40,6 @@ class PrimaryLink:
         self.node_id = node_id
         self.apply = apply
         self.rebuild = rebuild
-        self.state_hash = state_hash
         self.heartbeat = heartbeat_ms / 1000
         self.peer_timeout = peer_timeout_ms / 1000
         self.clock = clock
@@ -54,7 +52,8 @@ class PrimaryLink:
         self.applied = journal.last_seq
         self.diverged: dict | None = None
         self.checks_passed = 0
-        self._pending_checks: dict[int, bytes] = {}
+        self._theirs: dict[int, bytes] = {}      # the primary's checkpoints, by seq
+        self._ours: dict[int, bytes] = {}        # our own, from our snapshots
         self._last_heard = self.clock()
         self._last_beat = 0.0
         self._last_hello = 0.0
@@ -95,7 +94,7 @@ class PrimaryLink:
         elif kind == P.BATCH:
             self._batch(message, raw)
         elif kind == P.CHECKPOINT:
-            self._pending_checks[message["seq"]] = bytes(message["hash"])
+            self._theirs[message["seq"]] = bytes(message["hash"])
             self._check()
         elif kind == P.HEARTBEAT:
             self.primary_seq = message["seq"]
@@ -137,17 +136,16 @@ class PrimaryLink:
         self.applied = batch.last_seq
         if message["live"]:
             self.state = "live"
+
+    def own_checkpoint(self, seq: int, state_hash: bytes) -> None:
+        """Our own state hash at ``seq`` (from our snapshot at the same seq as the primary's)."""
+        self._ours[seq] = state_hash
         self._check()
 
     def _check(self) -> None:
-        """Compare our state hash with the primary's checkpoints we have reached."""
-        for seq in sorted(self._pending_checks):
-            if seq > self.applied:
-                break
-            theirs = self._pending_checks.pop(seq)
-            if seq < self.applied:
-                continue                            # passed it already: cannot compare now
-            _, ours = self.state_hash()
+        """Compare every checkpoint both we and the primary have hashed."""
+        for seq in sorted(set(self._theirs) & set(self._ours)):
+            theirs, ours = self._theirs.pop(seq), self._ours.pop(seq)
             if ours == theirs:
                 self.checks_passed += 1
                 continue
@@ -155,11 +153,12 @@ class PrimaryLink:
             log.error("STATE DIVERGED from the primary at seq %d: ours %s, theirs %s", seq,
                       ours.hex()[:16], theirs.hex()[:16])
             self._send(P.DIVERGED, seq=seq, ours=ours, theirs=theirs)
+        for stale in [s for s in self._theirs if s < self.applied - 10_000_000]:
+            del self._theirs[stale]                 # never snapshotted here: not comparable
 
     def resync(self) -> None:
         """Start over with a hello: the primary catches us up from our last batch."""
         self.state = "connecting"
-        self._pending_checks.clear()
         self._last_hello = 0.0
 
     # ------------------------------------------------------------ outgoing
