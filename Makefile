@@ -26,6 +26,8 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/bench_kernel.py
+	$(BIN)/python bench/bench_journal.py
+	$(BIN)/python bench/bench_replication.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
