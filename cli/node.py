@@ -74,7 +74,7 @@ def node_options(function):
 
 
 def _run_node(role: str, primary_endpoint: str | None, options: dict) -> None:
-    from replication.node import EngineNode, NodeConfig
+    from replication.node import EngineNode, NodeConfig, NodeRefused
     setup_logging()
     names = set(NodeConfig.__dataclass_fields__)
     capacities = Capacities(**{k: options.pop(k) for k in list(options)
@@ -86,6 +86,8 @@ def _run_node(role: str, primary_endpoint: str | None, options: dict) -> None:
         EngineNode(config).run()
     except JournalError as e:
         raise click.ClickException(f"journal: {e}") from e
+    except NodeRefused as e:
+        raise click.ClickException(str(e)) from e
 
 
 @click.command()

@@ -102,6 +102,15 @@ class Journal(ABC):
     def epoch(self) -> int:
         return int(self._get_meta("epoch") or 1)
 
+    @property
+    def fenced_by(self) -> int:
+        """The highest epoch this node was told exists while it was primary (0: never)."""
+        return int(self._get_meta("fenced_by") or 0)
+
+    def mark_fenced(self, epoch: int) -> None:
+        """Remember, durably, that ``epoch`` exists: a restart must not make us primary."""
+        self._put_meta("fenced_by", max(epoch, self.fenced_by))
+
     def set_epoch(self, epoch: int) -> None:
         """Enter a new leadership term (promotion, or learning of one). Never goes back."""
         if epoch < self.epoch:

@@ -49,7 +49,8 @@ class Status(IntEnum):
     MALFORMED = 1       #: frames of the wrong size, version or kind
     TOO_LARGE = 2       #: more than MAX_COMMANDS commands
     NOT_PRIMARY = 3     #: this node does not accept commands (standby, fenced)
-    UNAVAILABLE = 4     #: the node stopped on an internal error (e.g. its journal failed)
+    UNAVAILABLE = 4     #: the primary accepts no orders now (its standby is lost and its
+                        #: policy is to stop, or it stopped on an internal error)
 
 
 class ProtocolError(ValueError):

@@ -52,10 +52,14 @@ from .command_port import (ProtocolError, Status, decode_request, encode_error,
                            encode_events)
 from .primary_link import PrimaryLink
 from .roles import Event, Role, RoleMachine
-from .standby_link import StandbyLink
+from .standby_link import StandbyLink, StandbyWaitAbandoned
 from .witness import WitnessClient
 
 log = logging.getLogger("ringex.node")
+
+
+class NodeRefused(RuntimeError):
+    """The node cannot start in the role it was asked to take."""
 
 
 @dataclass
@@ -153,6 +157,10 @@ class EngineNode:
 
     # ------------------------------------------------------------ roles
     def _become_primary(self, event: Event) -> None:
+        if self.journal.fenced_by > self.journal.epoch:
+            raise NodeRefused(f"this node was fenced: epoch {self.journal.fenced_by} exists "
+                              f"(ours is {self.journal.epoch}); start it as a standby of the "
+                              f"current primary to rejoin")
         self.roles.fire(event)
         last = self.journal.last_batch
         last_ts = int(last.commands["ts"][-1]) if last else 0
@@ -189,6 +197,7 @@ class EngineNode:
 
     def _rebuild(self) -> None:
         self.blp = self._recover()
+        self._snapshot_due_at = self._next_multiple(self.blp.last_seq)
 
     def promote(self) -> dict:
         """Standby -> primary: a new epoch, journaled before the first command of it."""
@@ -214,6 +223,7 @@ class EngineNode:
 
     def _fence(self, event: Event, why: str) -> None:
         self.roles.fire(event)
+        self.journal.mark_fenced(self.journal.epoch + 1)
         self.pipeline = None           # anything still pending is never acknowledged
         self.standby_link = None
         log.warning("FENCED (%s): node %d accepts no more commands", why, self.config.node_id)
@@ -271,6 +281,8 @@ class EngineNode:
         try:
             while not self._stopping:
                 self._step()
+        except StandbyWaitAbandoned as e:
+            log.warning("%s", e)
         finally:
             self._shutdown()
 
@@ -345,21 +357,26 @@ class EngineNode:
                 self.commands.send_multipart([producer, *encode_error(0, e.status, str(e))])
                 continue
             if not self.accepting:
-                status = Status.NOT_PRIMARY if not self.roles.accepts_commands \
-                    else Status.UNAVAILABLE
-                self.commands.send_multipart([producer, *encode_error(
-                    request_id, status, f"node {self.config.node_id} is "
-                                        f"{self.roles.role.value}; send commands to the primary")])
+                if self.roles.accepts_commands:
+                    status, why = Status.UNAVAILABLE, (
+                        f"node {self.config.node_id} accepts no orders while its standby is "
+                        f"lost (on_standby_loss=stop)")
+                else:
+                    status, why = Status.NOT_PRIMARY, (
+                        f"node {self.config.node_id} is {self.roles.role.value}; send "
+                        f"commands to the primary")
+                self.commands.send_multipart([producer, *encode_error(request_id, status, why)])
                 continue
             self.pipeline.offer(producer, request_id, commands)
 
-    def _idle_while_stopped(self) -> None:
+    def _idle_while_stopped(self) -> bool:
         """While a sync primary waits for a lost standby (on_loss=stop): serve control,
-        refuse commands."""
+        refuse commands. Returns False once the node should stop waiting (it is stopping)."""
         if self.control.poll(0):
             self._serve_control()
         if self.commands.poll(0):
             self._drain_commands()
+        return not self._stopping
 
     def _process_due(self) -> None:
         sequencer = self.pipeline.sequencer
@@ -385,6 +402,7 @@ class EngineNode:
     # ------------------------------------------------------------ snapshots
     def take_snapshot(self) -> bool:
         """Copy the arrays now; hash and write them in the background."""
+        self._check_snapshot()          # record a finished one before starting the next
         future = self.writer.submit(self.blp.last_seq, self.journal.epoch,
                                     self.journal.last_hash, self.blp.capacities,
                                     capture(self.blp.arrays()))

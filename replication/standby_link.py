@@ -19,7 +19,7 @@ are awaited only from a ``live`` standby.
 Losing the standby in ``sync`` mode follows ``on_loss``: ``async`` (default) carries on without
 it and raises a loud alarm (``degraded`` in status, an error in the log) until it is live
 again; ``stop`` accepts no new orders until it is back (the ``idle`` callback keeps serving
-control requests and refusing commands meanwhile).
+control requests and refusing commands meanwhile, and says when the node is stopping).
 """
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ from . import protocol as P
 log = logging.getLogger("ringex.replication")
 
 MODES = ("sync", "async", "none")
+
+
+class StandbyWaitAbandoned(RuntimeError):
+    """The node is stopping while a batch waits for a lost standby (on_loss=stop): the batch
+    is journaled here but was never applied or acknowledged; recovery applies it."""
 LOSS_POLICIES = ("async", "stop")
 
 
@@ -45,7 +50,7 @@ class StandbyLink:
     def __init__(self, socket: zmq.Socket, journal: Journal, *, node_id: int, mode: str = "sync",
                  on_loss: str = "async", sync_timeout_ms: int = 1000, peer_timeout_ms: int = 1500,
                  heartbeat_ms: int = 100, window: int = 64,
-                 idle: Callable[[], None] = lambda: None,
+                 idle: Callable[[], bool] = lambda: True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if mode not in MODES or on_loss not in LOSS_POLICIES:
             raise ValueError(f"mode must be one of {MODES}, on_loss one of {LOSS_POLICIES}")
@@ -159,7 +164,6 @@ class StandbyLink:
         now = self.clock()
         if self.peer is not None and now - self._last_heard > self.peer_timeout:
             self._lose(f"no word from the standby for {self.peer_timeout:.1f} s")
-            self.peer = None
         while self.state == "catching_up" and len(self._unacked) < self.window:
             batch = self.journal.batch_containing(self.cursor)
             if batch is None:
@@ -193,7 +197,9 @@ class StandbyLink:
                 self.poll()
         if self.on_loss == "stop":
             while self.acked < batch.last_seq:        # accept no orders until it is back
-                self.idle()
+                if not self.idle():
+                    raise StandbyWaitAbandoned(f"stopped while seq {batch.last_seq} waited "
+                                               f"for the standby")
                 if self.socket.poll(50):
                     self.poll()
                 self.pump()
@@ -203,8 +209,11 @@ class StandbyLink:
             self._send(P.CHECKPOINT, seq=seq, hash=state_hash)
 
     def _lose(self, reason: str) -> None:
+        """Give up on the standby. We also stop talking to it (no heartbeats), so it soon
+        notices, says hello again and is caught up from where it is."""
         was = self.state
         self.state = "absent"
+        self.peer = None
         self._unacked.clear()
         if self.mode == "sync" and was != "absent":
             self.alarm = f"standby lost ({reason}); " + (

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from replication.node import control_request
+from replication.control import control_request
 
 ROOT = Path(__file__).parent.parent
 _LIVE: set[subprocess.Popen] = set()
