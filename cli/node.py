@@ -44,6 +44,11 @@ NODE_OPTIONS = [
     click.option("--replication-port", "replication_endpoint", default="tcp://127.0.0.1:7003",
                  show_default=True, help="Replication port (ROUTER) to bind: a standby "
                                          "connects here while this node is primary."),
+    click.option("--events", "event_endpoint", default="tcp://127.0.0.1:7004",
+                 show_default=True, help="Event port (PUB) to bind: the primary publishes "
+                                         "every event here for gateways and feeds."),
+    click.option("--event-history", default=262_144, show_default=True,
+                 help="Recent events kept in memory for subscribers' gap recovery."),
     click.option("--replication", type=click.Choice(["sync", "async", "none"]),
                  default="sync", show_default=True,
                  help="sync: acknowledge only once the standby has journaled too."),

@@ -193,6 +193,13 @@ EVENT_KIND_DTYPES = {k: _kind_dtype(v, EVENT_SIZE) for k, v in EVENT_LAYOUTS.ite
 EVENT_WORDS = EVENT_SIZE // 8
 
 
+def join(parts, dtype: np.dtype) -> np.ndarray:
+    """Concatenate record arrays of one dtype, keeping that dtype.
+
+    (Not plain ``np.concatenate``: NumPy promotes these union dtypes to a packed layout.)"""
+    return np.concatenate(list(parts), dtype=dtype) if parts else np.empty(0, dtype)
+
+
 def command_fields(kind: CommandKind) -> tuple[str, ...]:
     """The body field names a command kind carries (header excluded)."""
     return tuple(name for name, _, _ in COMMAND_LAYOUTS[kind])

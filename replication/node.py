@@ -1,13 +1,17 @@
 """An engine node: one process that is a primary or a hot standby (``replication.roles``).
 
-Ports (every node binds all three, whatever its role, so a promoted standby needs no rebind):
+Ports (every node binds all four, whatever its role, so a promoted standby needs no rebind):
 
 * **command port** (ROUTER, ``replication.command_port``): validated commands in, their events
   out; only a primary accepts commands, others answer NOT_PRIMARY;
 * **replication port** (ROUTER, ``replication.protocol``): a primary streams batches to its
   standby here (``replication.standby_link``);
+* **event port** (PUB, ``replication.event_stream``): a primary publishes every batch's events
+  once the batch is durable and applied; gateways and feeds build everything they send on it;
 * **control port** (REP, msgpack maps): ``status`` (``hash: true`` adds the state hash),
-  ``snapshot``, ``stop``, ``promote``, ``fence {epoch}``, ``rejoin {primary}``.
+  ``snapshot``, ``stop``, ``promote``, ``fence {epoch}``, ``rejoin {primary}``; and, for
+  gateways and feeds, ``events {from_seq, limit}`` (gap recovery from the event history),
+  ``reference`` (instruments and accounts), ``books {depth}``, ``orders {account}``.
 
 A **primary** runs the pipeline (``core.pipeline``): it drains every request that has arrived,
 cuts a batch, sends it to the standby, journals it, waits for the standby's acknowledgement in
@@ -48,6 +52,8 @@ from journal.lmdb_journal import LmdbJournal
 from journal.recovery import recover
 from journal.snapshots import SnapshotStore, SnapshotWriter, capture
 
+from . import queries
+from .event_stream import DEFAULT_HISTORY, EventHistory, EventPublisher
 from .command_port import (ProtocolError, Status, decode_request, encode_error,
                            encode_events)
 from .primary_link import PrimaryLink
@@ -69,6 +75,8 @@ class NodeConfig:
     command_endpoint: str = "tcp://127.0.0.1:7001"
     control_endpoint: str = "tcp://127.0.0.1:7002"
     replication_endpoint: str = "tcp://127.0.0.1:7003"
+    event_endpoint: str = "tcp://127.0.0.1:7004"
+    event_history: int = DEFAULT_HISTORY      #: events kept in memory for gap recovery
     primary_endpoint: str | None = None       #: a standby's primary (its replication port)
     replication: str = "sync"                 #: sync, async or none
     on_standby_loss: str = "async"            #: in sync mode: async (alarm) or stop
@@ -121,6 +129,11 @@ class EngineNode:
         self.commands = _socket(self.context, zmq.ROUTER, config.command_endpoint)
         self.control = _socket(self.context, zmq.REP, config.control_endpoint)
         self.replication = _socket(self.context, zmq.ROUTER, config.replication_endpoint)
+        self.events = _socket(self.context, zmq.PUB, config.event_endpoint)
+        self.events.setsockopt(zmq.SNDHWM, 100_000)
+        self.history = EventHistory(config.event_history)
+        self.history.reset(self.blp.last_seq + 1)
+        self.publisher = EventPublisher(self.events, self.history, lambda: self.journal.epoch)
         self.roles = RoleMachine()
         self.pipeline: Pipeline | None = None
         self.standby_link: StandbyLink | None = None
@@ -175,7 +188,8 @@ class EngineNode:
                 sync_timeout_ms=self.config.sync_timeout_ms,
                 peer_timeout_ms=self.config.peer_timeout_ms,
                 heartbeat_ms=self.config.heartbeat_ms, idle=self._idle_while_stopped)
-        self.pipeline = Pipeline(sequencer, self.journal, self.blp, [AckRouter(self.commands)],
+        self.pipeline = Pipeline(sequencer, self.journal, self.blp,
+                                 [AckRouter(self.commands), self.publisher],
                                  replicator=self.standby_link)
         log.info("node %d is PRIMARY in epoch %d at seq %d (replication %s)",
                  self.config.node_id, self.journal.epoch, self.journal.last_seq,
@@ -192,12 +206,14 @@ class EngineNode:
         log.info("node %d is a STANDBY following %s", self.config.node_id, primary_endpoint)
 
     def _apply(self, batch: Batch) -> None:
-        self.blp.process_view(batch.commands)     # a standby's events go nowhere
+        events = self.blp.process_view(batch.commands)   # kept, not published: silent standby
+        self.history.append(batch.first_seq, batch.last_seq, events)
         self._count(batch.count)
 
     def _rebuild(self) -> None:
         self.blp = self._recover()
         self._snapshot_due_at = self._next_multiple(self.blp.last_seq)
+        self.history.reset(self.blp.last_seq + 1)
 
     def promote(self) -> dict:
         """Standby -> primary: a new epoch, journaled before the first command of it."""
@@ -275,9 +291,10 @@ class EngineNode:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
-        log.info("node %d ready: commands %s, control %s, replication %s",
+        log.info("node %d ready: commands %s, control %s, replication %s, events %s",
                  self.config.node_id, self.config.command_endpoint,
-                 self.config.control_endpoint, self.config.replication_endpoint)
+                 self.config.control_endpoint, self.config.replication_endpoint,
+                 self.config.event_endpoint)
         try:
             while not self._stopping:
                 self._step()
@@ -307,6 +324,8 @@ class EngineNode:
             self._drain_commands()
         if self.pipeline is not None and self._lease_ok():
             self._process_due()
+            if self.accepting:
+                self.publisher.heartbeat_if_idle(self.blp.last_seq)
         if self.standby_link is not None:
             self.standby_link.poll()
             self.standby_link.pump()
@@ -440,7 +459,13 @@ class EngineNode:
                "journal_hash": self.journal.last_hash.hex(), "processed": self.processed,
                "uptime_s": round(time.time() - self.started, 3),
                "durability": self.config.durability,
-               "snapshots": [p.name for p in self.snapshots.paths()]}
+               "snapshots": [p.name for p in self.snapshots.paths()],
+               "endpoints": {"commands": self.config.command_endpoint,
+                             "control": self.config.control_endpoint,
+                             "replication": self.config.replication_endpoint,
+                             "events": self.config.event_endpoint},
+               "event_history": {"oldest_seq": self.history.oldest_seq,
+                                 "next_seq": self.history.next_seq}}
         if self.witness is not None:
             out["witness"] = {"endpoint": self.config.witness_endpoint,
                               "lease_left_ms": max(0, round(
@@ -478,10 +503,22 @@ class EngineNode:
             reply = self.fence(request["epoch"])
         elif op == "rejoin" and isinstance(request.get("primary"), str):
             reply = self.rejoin(request["primary"])
+        elif op == "events":
+            reply = queries.events(self.history, request, self.journal.epoch)
+        elif op in queries.STATE_QUERIES:
+            reply = self._query(op, request)
         else:
             reply = {"error": "unknown request; ops are status, snapshot, stop, promote, "
-                              "fence {epoch}, rejoin {primary}"}
+                              "fence {epoch}, rejoin {primary}, events {from_seq, limit}, "
+                              "reference, books {depth}, orders {account}"}
         self.control.send(msgpack.packb(reply))
+
+    def _query(self, op: str, request: dict) -> dict:
+        """A read-only state query (``replication.queries``), as of ``blp.last_seq``."""
+        reply = queries.STATE_QUERIES[op](self.blp.canonical_state(), request)
+        if "error" not in reply:
+            reply.update(seq=self.blp.last_seq, epoch=self.journal.epoch)
+        return reply
 
     def _shutdown(self) -> None:
         try:
@@ -493,7 +530,7 @@ class EngineNode:
             log.info("stopped at seq %d as %s", self.journal.last_seq, self.roles.role.value)
         finally:
             self.journal.close()
-            for socket in (self.commands, self.control, self.replication):
+            for socket in (self.commands, self.control, self.replication, self.events):
                 socket.close(0)
             if self.primary_link is not None:
                 self.primary_link.close()

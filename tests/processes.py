@@ -48,6 +48,7 @@ class NodeProcess:
         self.command_endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.control_endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.replication_endpoint = f"tcp://127.0.0.1:{free_port()}"
+        self.event_endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.snapshot_every = snapshot_every
         self.durability = durability
         self.capacities = capacities or {"instruments": 8, "accounts": 64, "orders": 1 << 15,
@@ -58,7 +59,8 @@ class NodeProcess:
     def command(self) -> list[str]:
         args = [sys.executable, "-m", "cli.main", self.role, "--data", str(self.data_dir),
                 "--commands", self.command_endpoint, "--control", self.control_endpoint,
-                "--replication-port", self.replication_endpoint, "--node-id", str(self.node_id),
+                "--replication-port", self.replication_endpoint, "--events", self.event_endpoint,
+                "--node-id", str(self.node_id),
                 "--durability", self.durability, "--snapshot-every", str(self.snapshot_every),
                 *self.extra]
         if self.role == "standby":
@@ -121,6 +123,10 @@ class NodeProcess:
         return self.start() if not self.alive else self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill the process if it still runs (what a test's cleanup calls)."""
         if self.alive:
             self.proc.kill()
             self._wait(30)

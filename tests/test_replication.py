@@ -782,6 +782,7 @@ def test_a_finished_snapshot_is_not_forgotten_when_the_next_one_starts(tmp_path)
         command_endpoint=f"tcp://127.0.0.1:{free_port()}",
         control_endpoint=f"tcp://127.0.0.1:{free_port()}",
         replication_endpoint=f"tcp://127.0.0.1:{free_port()}",
+        event_endpoint=f"tcp://127.0.0.1:{free_port()}",
         capacities=Capacities(instruments=8, accounts=64, orders=1 << 15, positions=512,
                               client_order_ids=1 << 18))    # ~30 MB: a snapshot takes a while
     engine = EngineNode(config)
