@@ -79,15 +79,35 @@ class EventFeed:
         self._connected: str | None = None
         self._last_heard = time.monotonic()
         self._next_search = 0.0
+        self._told: dict | None = None           #: a primary's status handed to ``follow``
+        self._pending: list[EventBatch] = []     #: fetched outside ``drain``, not yet handed out
+        self._reset: FeedReset | None = None     #: raised after the batches before it are out
         self.gaps_recovered = 0
         self.failovers = 0
 
     # ------------------------------------------------------------ public
     def drain(self) -> list[EventBatch]:
         """What has arrived, in order and without repeats; never blocks for long (it may ask a
-        node for a missing range). Raises FeedReset when events were lost for good."""
-        out: list[EventBatch] = []
-        if self.primary is None or time.monotonic() - self._last_heard > self.silence_timeout:
+        node for a missing range). Raises FeedReset when events were lost for good: after
+        handing out every batch before the loss (so ``FeedReset.next_seq`` is exact)."""
+        if self._reset is not None:
+            reset, self._reset = self._reset, None
+            raise reset
+        out, self._pending = self._pending, []
+        try:
+            self._drain_into(out)
+        except FeedReset as reset:
+            if not out:
+                raise
+            self._reset = reset
+        return out
+
+    def _drain_into(self, out: list[EventBatch]) -> None:
+        told, self._told = self._told, None
+        if told is not None and told.get("epoch", 0) >= self.epoch:
+            self._adopt(told, out)
+        elif self.primary is None or \
+                time.monotonic() - self._last_heard > self.silence_timeout:
             self._find_primary(out)
         for _ in range(self.max_messages):
             try:
@@ -104,11 +124,17 @@ class EventFeed:
             self.epoch = batch.epoch
             self._last_heard = time.monotonic()
             self._take(batch, out)
-        return out
+
+    def follow(self, status: dict) -> None:
+        """Switch to this primary (its ``status`` reply) at the next ``drain``, without waiting
+        for the old one's silence to time out: for a consumer that already learned of a
+        failover (a gateway's engine link does)."""
+        self._told = status
 
     def restart(self, from_seq: int) -> None:
         """Continue from ``from_seq`` after a FeedReset (the consumer has rebuilt to it - 1)."""
         self.next_seq = from_seq
+        self._pending, self._reset = [], None
         self._last_heard = time.monotonic()
 
     def wait_for_primary(self, timeout_s: float = 10.0) -> dict:
@@ -118,7 +144,7 @@ class EventFeed:
             if self.primary is not None:
                 return self.primary
             self._next_search = 0.0
-            self._find_primary([])
+            self._find_primary(self._pending)
             if self.primary is None:
                 time.sleep(RETRY_S)
         raise FeedUnavailable(f"no primary among {self.nodes}")
@@ -187,6 +213,10 @@ class EventFeed:
                 log.warning("the primary went silent and no node is primary yet")
             self.primary = None
             return
+        self._adopt(best, out)
+
+    def _adopt(self, best: dict, out: list[EventBatch]) -> None:
+        """Follow the primary whose status is ``best``; fetch what we have not seen."""
         events_endpoint = best["endpoints"]["events"]
         if events_endpoint != self._connected:
             if self._connected is not None:

@@ -475,6 +475,8 @@ class OrderGateway:
         if self.feed is None:
             self.feed = EventFeed(self.config.nodes, status.get("applied_seq", 0) + 1,
                                   context=self.context, control_timeout_ms=400)
+        else:
+            self.feed.follow(status)
         self._ask_reference()
 
     def _ask_reference(self) -> None:

@@ -9,7 +9,7 @@ maps); a bad request gets ``{"error": text}``, never an exception. The node adds
   last_seq, events}`` with ``events`` the raw EVENT records of seqs ``first_seq..last_seq``
   (``last_seq`` = ``first_seq - 1``: nothing newer yet), or ``{error: "too_old", oldest_seq}``.
 * ``reference``: instruments and accounts, what a gateway validates against.
-* ``books {depth}``: every instrument's price levels, best first, ``[price, quantity, orders]``.
+* ``books {depth}``: every instrument's price levels (all, or the best ``depth``), ``[price, quantity, orders]``.
 * ``orders {account}``: an account's live orders (resting, or stops waiting to trigger).
 
 The state queries build the canonical state (``core.canonical``), which costs time in
@@ -24,7 +24,7 @@ from core.enums import OrderPhase, Side
 
 from .event_stream import MAX_REPLAY, EventHistory
 
-MAX_DEPTH = 10_000
+MAX_DEPTH = 2**31 - 1     #: the default: every level
 
 
 def _int(request: dict, name: str, low: int, high: int, default: int | None = None):

@@ -146,6 +146,19 @@ def test_a_feed_gets_every_event_once_in_order_even_joining_late(node):
         client.close()
 
 
+def test_events_fetched_while_waiting_for_the_primary_are_handed_out_not_dropped(node):
+    client = CommandClient(node.command_endpoint)
+    acked = [client.submit(SETUP).events, orders(client, 20)]
+    feed = EventFeed([node.control_endpoint])
+    try:
+        assert feed.wait_for_primary()["role"] == "primary"   # fetches seqs 1..25 already
+        assert feed.next_seq == 26
+        assert flatten(feed.drain()).tobytes() == join(acked, EVENT).tobytes()
+    finally:
+        feed.close()
+        client.close()
+
+
 def test_a_slow_subscriber_that_loses_messages_recovers_them(node):
     client = CommandClient(node.command_endpoint)
     acked = [client.submit(SETUP).events]
