@@ -13,8 +13,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import click  # noqa: E402
 
 from .demo import demo  # noqa: E402
+from .demo_traffic import demo_traffic  # noqa: E402
+from .gateway import gateway, keys  # noqa: E402
 from .history import audit, drill, replay  # noqa: E402
+from .marketdata import marketdata  # noqa: E402
 from .node import failover, primary, rejoin, snapshot, standby, status, witness  # noqa: E402
+from .up import up  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +28,7 @@ def main() -> None:
 
 
 for command in (demo, primary, standby, status, failover, rejoin, witness, snapshot, replay,
-                audit, drill):
+                audit, drill, marketdata, gateway, keys, up, demo_traffic):
     main.add_command(command)
 
 if __name__ == "__main__":
