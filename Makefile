@@ -19,15 +19,17 @@ $(STAMP): $(BIN)/python pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/ringex demo
+	$(BIN)/ringex up --demo
 
 test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_kernel.py
 	$(BIN)/python bench/bench_journal.py
 	$(BIN)/python bench/bench_replication.py
+	$(BIN)/python bench/bench_gateway.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
