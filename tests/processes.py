@@ -29,10 +29,26 @@ def _kill_leftovers() -> None:
             proc.kill()
 
 
+#: Ports handed out come from below the kernel's ephemeral range (32768.., where outgoing
+#: connections take their local ports: a port picked there can be taken by a client socket
+#: before the node binds it), spread by process id, never the same twice in one process.
+_PORTS = range(20_000, 32_000)
+_next_port = _PORTS.start + (os.getpid() * 97) % len(_PORTS)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port that is free now and was not handed out before by this process."""
+    global _next_port
+    for _ in range(len(_PORTS)):
+        port = _next_port
+        _next_port = _PORTS.start + (_next_port + 1 - _PORTS.start) % len(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 class NodeProcess:
