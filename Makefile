@@ -30,6 +30,7 @@ bench: setup
 	$(BIN)/python bench/bench_journal.py
 	$(BIN)/python bench/bench_replication.py
 	$(BIN)/python bench/bench_gateway.py
+	$(BIN)/python bench/bench_market_data.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
