@@ -52,7 +52,10 @@ SNAPSHOT_EVERY = 20_000 if STRESS else 500
 def wait_live(standby: NodeProcess, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = standby.status()
+        try:
+            status = standby.status()
+        except TimeoutError:          # busy rebuilding its state: it answers once done
+            continue
         if status["role"] == "standby" and status["replication"].get("link") == "live":
             return
         time.sleep(0.05)
