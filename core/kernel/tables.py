@@ -66,18 +66,24 @@ def _next(t, slot):
 
 
 @kernel
-def find(t, key_a, key_b):
-    """The slot holding the key, or -1 (for width-2 tables ``key_b`` must be 0)."""
+def _probe(t, key_a, key_b):
+    """The slot holding the key, or else the empty slot that ends its probe run (where it
+    would go)."""
     width = t.meta[WIDTH]
     slot = _home(t, key_a, key_b)
     while True:
         base = slot * width
         first = t.cells[base]
-        if first == EMPTY:
-            return -1
-        if first == key_a and (width == 2 or t.cells[base + 1] == key_b):
+        if first == EMPTY or (first == key_a and (width == 2 or t.cells[base + 1] == key_b)):
             return slot
         slot = _next(t, slot)
+
+
+@kernel
+def find(t, key_a, key_b):
+    """The slot holding the key, or -1 (for width-2 tables ``key_b`` must be 0)."""
+    slot = _probe(t, key_a, key_b)
+    return -1 if t.cells[slot * t.meta[WIDTH]] == EMPTY else slot
 
 
 @kernel
@@ -112,16 +118,9 @@ def put(t, key_a, key_b, value, value2):
     """Insert or overwrite (``value2`` is ignored by width-2 tables). The caller has checked
     ``is_full`` for a new key."""
     width = t.meta[WIDTH]
-    slot = _home(t, key_a, key_b)
-    while True:
-        base = slot * width
-        first = t.cells[base]
-        if first == EMPTY:
-            t.meta[COUNT] += 1
-            break
-        if first == key_a and (width == 2 or t.cells[base + 1] == key_b):
-            break
-        slot = _next(t, slot)
+    base = _probe(t, key_a, key_b) * width
+    if t.cells[base] == EMPTY:
+        t.meta[COUNT] += 1
     t.cells[base] = key_a
     if width == 2:
         t.cells[base + 1] = value
