@@ -32,7 +32,7 @@ import numpy as np
 import zmq
 
 from core.records import EVENT
-from replication.control import control_request
+from replication.control import best_primary, control_request
 from replication.event_stream import EventBatch, StreamError, decode
 
 log = logging.getLogger("ringex.feed")
@@ -62,7 +62,7 @@ class EventFeed:
 
     def __init__(self, nodes: list[str], from_seq: int = 1, *, context: zmq.Context | None = None,
                  silence_timeout_ms: int = 1000, control_timeout_ms: int = 1000,
-                 max_messages: int = 4096) -> None:
+                 max_messages: int = 4096, rcvhwm: int = 100_000) -> None:
         if not nodes:
             raise ValueError("an event feed needs at least one node control endpoint")
         self.nodes = list(nodes)
@@ -74,7 +74,7 @@ class EventFeed:
         self.max_messages = max_messages
         self.socket = (context or zmq.Context.instance()).socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.RCVHWM, 100_000)
+        self.socket.setsockopt(zmq.RCVHWM, rcvhwm)     # past it, messages drop: gaps
         self.socket.setsockopt(zmq.SUBSCRIBE, b"")
         self._connected: str | None = None
         self._last_heard = time.monotonic()
@@ -198,22 +198,20 @@ class EventFeed:
         if now < self._next_search:
             return
         self._next_search = now + RETRY_S
-        best = None
-        for endpoint in self.nodes:
-            try:
-                status = control_request(endpoint, {"op": "status"},
-                                         timeout_ms=self.control_timeout_ms // 4 or 1)
-            except TimeoutError:
-                continue
-            if status.get("role") == "primary" and status.get("accepting") and \
-                    (best is None or status["epoch"] > best["epoch"]):
-                best = status
+        best = best_primary(self._status(endpoint) for endpoint in self.nodes)
         if best is None:
             if self.primary is not None:
                 log.warning("the primary went silent and no node is primary yet")
             self.primary = None
             return
         self._adopt(best, out)
+
+    def _status(self, endpoint: str) -> dict | None:
+        try:
+            return control_request(endpoint, {"op": "status"},
+                                   timeout_ms=self.control_timeout_ms // 4 or 1)
+        except TimeoutError:
+            return None
 
     def _adopt(self, best: dict, out: list[EventBatch]) -> None:
         """Follow the primary whose status is ``best``; fetch what we have not seen."""

@@ -32,6 +32,7 @@ import zmq
 from core.records import COMMAND, COMMAND_KIND_DTYPES, COMMAND_SIZE, command_fields
 from replication.command_port import (MAX_COMMANDS, ProtocolError, Status, decode_reply,
                                       encode_request)
+from replication.control import best_primary
 
 from .codes import GatewayCode
 from .control_channel import ControlChannel
@@ -257,12 +258,7 @@ class EngineLink:
         replies, self._probing = self._probing, None
         if self._closed:
             return
-        best = None
-        for reply in replies.values():
-            if reply and reply.get("role") == "primary" and reply.get("accepting") and \
-                    isinstance(reply.get("endpoints"), dict) and \
-                    (best is None or reply.get("epoch", 0) > best.get("epoch", 0)):
-                best = reply
+        best = best_primary(replies.values())
         if best is None:
             if self.socket is not None and self.primary is not None:
                 log.warning("no node says it is an accepting primary: waiting for one")
