@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 import zmq  # noqa: E402
 
 from core import commands as C  # noqa: E402
-from core.enums import AccountType, Side  # noqa: E402
+from core.enums import AccountType  # noqa: E402
 from replication.command_port import CommandClient, decode_reply, encode_request  # noqa: E402
 from tests.processes import NodeProcess  # noqa: E402
 

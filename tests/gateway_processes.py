@@ -7,11 +7,9 @@ killed at the end of the test session at the latest.
 """
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import zmq
@@ -21,7 +19,7 @@ from core.enums import AccountType
 from gateways.keys import KeyStore
 from replication.command_port import CommandClient
 
-from .processes import _LIVE, ROOT, NodeProcess, free_port
+from .processes import _LIVE, NodeProcess, free_port, spawn, wait_until_ready
 
 ACCOUNTS = (1, 2, 3, 4, 5, 6)
 TICK, LOT = 5, 10
@@ -78,20 +76,11 @@ class GatewayProcess:
         loaded reference data."""
         if not self.keys_path.exists():
             KeyStore(self.keys_path).save()
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen(self.command(), cwd=ROOT, stdout=out, stderr=out,
-                                     env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
-        _LIVE.add(self.proc)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n"
-                                   f"{self.log.read_text()[-3000:]}")
-            if not wait_ready or "gateway ready" in self.log.read_text():
-                return self
-            time.sleep(0.05)
-        raise TimeoutError(f"gateway not ready in {timeout} s:\n"
-                           f"{self.log.read_text()[-3000:]}")
+        self.proc = spawn(self.command(), self.log)
+        wait_until_ready(self.proc, self.log,
+                         lambda: not wait_ready or "gateway ready" in self.log.read_text(),
+                         timeout, "gateway")
+        return self
 
     def raw_socket(self, **options) -> zmq.Socket:
         """A bare DEALER connected to the gateway, for tests that speak the wire directly."""

@@ -7,16 +7,14 @@ registers every process it starts for an ``atexit`` kill).
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import msgpack
 import zmq
 
-from .processes import _LIVE, ROOT, free_port
+from .processes import _LIVE, free_port, spawn, wait_until_ready
 
 
 def snapshot_request(endpoint: str, request: dict, timeout_ms: int = 5000) -> dict:
@@ -55,28 +53,15 @@ class MarketDataProcess:
         return args
 
     def start(self, timeout: float = 60.0) -> "MarketDataProcess":
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen(self.command(), cwd=ROOT, stdout=out, stderr=out,
-                                     env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
-        _LIVE.add(self.proc)
+        self.proc = spawn(self.command(), self.log)
         self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"marketdata exited with {self.proc.returncode}:\n"
-                                   f"{self.log.read_text()[-3000:]}")
-            try:
-                status = self.request({"op": "status"}, timeout_ms=500)
-                if status.get("ready"):
-                    return status
-            except TimeoutError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"marketdata not ready in {timeout} s:\n"
-                           f"{self.log.read_text()[-3000:]}")
+        def ready() -> dict | None:
+            status = self.request({"op": "status"}, timeout_ms=500)
+            return status if status.get("ready") else None
+        return wait_until_ready(self.proc, self.log, ready, timeout, "marketdata")
 
     def request(self, request: dict, timeout_ms: int = 5000) -> dict:
         return snapshot_request(self.snapshot_endpoint, request, timeout_ms)

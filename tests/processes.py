@@ -51,6 +51,35 @@ def free_port() -> int:
     raise RuntimeError("no free loopback port below the ephemeral range")
 
 
+def spawn(command: list[str], log: Path) -> subprocess.Popen:
+    """Start ``command`` in the repository, its output appended to ``log``; it is killed at
+    the end of the test session at the latest."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=out,
+                                env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    _LIVE.add(proc)
+    return proc
+
+
+def wait_until_ready(proc: subprocess.Popen, log: Path, ready, timeout: float, what: str):
+    """Call ``ready()`` until it gives a true value (a TimeoutError counts as "not yet") and
+    return that value. Raises RuntimeError, with the log's tail, if the process exits first,
+    and TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n"
+                               f"{log.read_text()[-3000:]}")
+        try:
+            answer = ready()
+            if answer:
+                return answer
+        except TimeoutError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not ready in {timeout} s:\n{log.read_text()[-3000:]}")
+
+
 class NodeProcess:
     def __init__(self, data_dir: Path, *, role: str = "primary", primary: str | None = None,
                  snapshot_every: int = 0, durability: str = "fsync",
@@ -86,21 +115,9 @@ class NodeProcess:
         return args
 
     def start(self, timeout: float = 120.0) -> "NodeProcess":
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen(self.command(), cwd=ROOT, stdout=out, stderr=out,
-                                     env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
-        _LIVE.add(self.proc)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node exited with {self.proc.returncode}:\n"
-                                   f"{self.log.read_text()[-3000:]}")
-            try:
-                self.status()
-                return self
-            except TimeoutError:
-                time.sleep(0.05)
-        raise TimeoutError(f"node not ready in {timeout} s:\n{self.log.read_text()[-3000:]}")
+        self.proc = spawn(self.command(), self.log)
+        wait_until_ready(self.proc, self.log, self.status, timeout, "node")
+        return self
 
     def status(self, with_hash: bool = False, timeout_ms: int = 500) -> dict:
         return control_request(self.control_endpoint, {"op": "status", "hash": with_hash},

@@ -137,12 +137,12 @@ def test_failover_under_load_loses_nothing_acknowledged_and_executes_nothing_twi
         rejected: set = set()
         for batch in journal.batches():
             events = replayer.process_view(batch.commands)
-            for kind, outcome in ((EventKind.ORDER_ACCEPTED, accepted.update),
-                                  (EventKind.REJECTED, rejected.update)):
-                mine = events[(events["kind"] == kind) &
-                              ((kind == EventKind.ORDER_ACCEPTED) |
-                               (events["command_kind"] == CommandKind.NEW_ORDER))]
-                outcome(zip(mine["account"].tolist(), mine["client_order_id"].tolist()))
+            ok = events[events["kind"] == EventKind.ORDER_ACCEPTED]
+            refused = events[(events["kind"] == EventKind.REJECTED) &
+                             (events["command_kind"] == CommandKind.NEW_ORDER)]
+            accepted.update(zip(ok["account"].tolist(), ok["client_order_id"].tolist()))
+            rejected.update(zip(refused["account"].tolist(),
+                                refused["client_order_id"].tolist()))
     assert not [k for k, n in accepted.items() if n > 1], "an order executed twice"
     acknowledged = {(int.from_bytes(b[4:8], "little"), int.from_bytes(b[16:24], "little"))
                     for b in load.acked.values() if b[0] == CommandKind.NEW_ORDER}
